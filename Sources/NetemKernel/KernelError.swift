@@ -1,0 +1,161 @@
+import Glibc
+
+/// A kernel operation that failed, with what to do about it.
+///
+/// Every message names the interface or namespace involved and, for netlink failures, the kernel's
+/// own words (its extended ack).
+public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
+  /// The kind of failure, for callers that react differently (exit codes, retries).
+  public enum Kind: Hashable, Sendable {
+    /// The interface does not exist in the namespace.
+    case interfaceNotFound
+    /// The namespace path does not exist or is not a network namespace.
+    case namespaceNotFound
+    /// The kernel has no `sch_netem`.
+    case netemUnavailable
+    /// A capability is missing.
+    case missingCapability
+    /// A root qdisc faultline did not create is in the way.
+    case foreignQdisc
+    /// The kernel did not apply what was asked.
+    case verificationFailed
+    /// A distribution table is missing or malformed.
+    case distribution
+    /// Any other netlink or system-call failure.
+    case system
+  }
+
+  /// The kind of failure.
+  public let kind: Kind
+  /// The errno involved, if any.
+  public let errno: Int32?
+  /// The full message.
+  public let description: String
+
+  private init(_ kind: Kind, errno: Int32? = nil, _ description: String) {
+    self.kind = kind
+    self.errno = errno
+    self.description = description
+  }
+
+  /// The interface is not in the namespace; lists the ones that are.
+  public static func interfaceNotFound(_ name: String, namespace: String, available: [String]) -> KernelError {
+    KernelError(
+      .interfaceNotFound, errno: ENODEV,
+      "interface \(name) not found in netns \(namespace); interfaces there: "
+        + (available.isEmpty ? "(none)" : available.joined(separator: ", ")))
+  }
+
+  /// The namespace path does not exist.
+  public static func namespaceNotFound(_ path: String, errno: Int32) -> KernelError {
+    let hint =
+      path.hasPrefix("/run/netns/")
+      ? "; `ip netns list` shows the named ones" : "; give /run/netns/NAME, /proc/PID/ns/net or --pid PID"
+    return KernelError(.namespaceNotFound, errno: errno, "network namespace \(path) not found (\(strerror(errno)))\(hint)")
+  }
+
+  /// The path exists but is not a network namespace.
+  public static func notANamespace(_ path: String) -> KernelError {
+    KernelError(
+      .namespaceNotFound, errno: EINVAL,
+      "\(path) is not a network namespace file (nsfs); give /run/netns/NAME, /proc/PID/ns/net or --pid PID")
+  }
+
+  /// The kernel has no `sch_netem`.
+  public static func netemUnavailable(kernelMessage: String) -> KernelError {
+    KernelError(
+      .netemUnavailable, errno: ENOENT,
+      "this kernel has no netem qdisc (kernel said: \(kernelMessage.isEmpty ? "ENOENT" : kernelMessage)); "
+        + "load it with `modprobe sch_netem`; needs CONFIG_NET_SCH_NETEM")
+  }
+
+  /// Capabilities are missing for an operation.
+  public static func missingCapabilities(_ names: [String], operation: String) -> KernelError {
+    KernelError(
+      .missingCapability, errno: EPERM,
+      "\(operation) needs \(names.joined(separator: ", ")), which this process lacks; run as root, or grant "
+        + "them (setcap \(names.map { $0.lowercased() }.joined(separator: ",") )+ep on the binary, or "
+        + "securityContext.capabilities.add: [\(names.map { $0.replacingPrefix("CAP_") }.joined(separator: ", "))] "
+        + "in Kubernetes)")
+  }
+
+  /// A root qdisc faultline did not create is in the way.
+  public static func foreignQdisc(interface: String, kind: String, handle: UInt32) -> KernelError {
+    KernelError(
+      .foreignQdisc,
+      "interface \(interface) already has a root qdisc faultline did not create (\(kind) \(formatHandle(handle))); "
+        + "refusing to replace it. Use --force to replace it; it is saved and restored exactly on revert")
+  }
+
+  /// The foreign qdisc has classes, which cannot be restored from its options alone.
+  public static func foreignClassful(interface: String, kind: String, classes: Int) -> KernelError {
+    KernelError(
+      .foreignQdisc,
+      "interface \(interface) has a classful root qdisc (\(kind) with \(classes) classes); faultline cannot "
+        + "restore its classes and filters after revert, so it will not replace it even with --force")
+  }
+
+  /// The read-back differs from the request; the change was rolled back.
+  public static func verificationFailed(interface: String, mismatches: [String]) -> KernelError {
+    KernelError(
+      .verificationFailed,
+      "the kernel did not apply what was asked on \(interface) (rolled back): " + mismatches.joined(separator: "; "))
+  }
+
+  /// A distribution table could not be found.
+  public static func distributionUnavailable(_ name: String, searched: [String]) -> KernelError {
+    KernelError(
+      .distribution,
+      "distribution table \(name).dist not found in \(searched.joined(separator: ", ")); install iproute2 or "
+        + "set TC_LIB_DIR to the directory holding it")
+  }
+
+  /// A distribution table is malformed.
+  public static func malformedDistribution(_ path: String, _ why: String) -> KernelError {
+    KernelError(.distribution, "distribution table \(path) is malformed: \(why)")
+  }
+
+  /// A reply that does not parse.
+  public static func malformedReply(_ why: String) -> KernelError {
+    KernelError(.system, "malformed netlink reply: \(why)")
+  }
+
+  /// A failed system call or netlink request.
+  public static func system(_ operation: String, errno: Int32, kernelMessage: String = "") -> KernelError {
+    let detail = kernelMessage.isEmpty ? strerror(errno) : "\(kernelMessage) (\(strerror(errno)))"
+    if errno == EPERM || errno == EACCES {
+      return KernelError(
+        .missingCapability, errno: errno,
+        "\(operation) failed: \(detail); this needs CAP_NET_ADMIN in the target namespace (run as root or add the capability)")
+    }
+    return KernelError(.system, errno: errno, "\(operation) failed: \(detail)")
+  }
+
+  /// A process exit code for this failure: 3 capability, 4 not found, 5 no netem, 6 foreign qdisc,
+  /// 7 verification, 1 otherwise.
+  public var exitCode: Int32 {
+    switch kind {
+    case .missingCapability: 3
+    case .interfaceNotFound, .namespaceNotFound: 4
+    case .netemUnavailable: 5
+    case .foreignQdisc: 6
+    case .verificationFailed: 7
+    case .distribution, .system: 1
+    }
+  }
+}
+
+/// `fa17:`: a qdisc handle as `tc` prints it.
+public func formatHandle(_ handle: UInt32) -> String {
+  let major = String(handle >> 16, radix: 16)
+  let minor = handle & 0xFFFF
+  return minor == 0 ? "\(major):" : "\(major):\(String(minor, radix: 16))"
+}
+
+func strerror(_ code: Int32) -> String { String(cString: Glibc.strerror(code)) }
+
+extension String {
+  fileprivate func replacingPrefix(_ prefix: String) -> String {
+    hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self
+  }
+}

@@ -1,0 +1,52 @@
+/// Builds netlink attribute payloads in host byte order with 4-byte alignment (`NLA_ALIGN`).
+struct NetlinkWriter {
+  private(set) var bytes: [UInt8] = []
+
+  mutating func append<T: FixedWidthInteger>(_ value: T) {
+    withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
+  }
+
+  /// Appends one attribute (`struct nlattr` header, payload, padding) whose payload `body` writes.
+  mutating func attribute(_ type: UInt16, _ body: (inout NetlinkWriter) -> Void) {
+    var inner = NetlinkWriter()
+    body(&inner)
+    append(UInt16(4 + inner.bytes.count))
+    append(type)
+    bytes.append(contentsOf: inner.bytes)
+    while bytes.count % 4 != 0 { bytes.append(0) }
+  }
+}
+
+/// Reads host-byte-order integers and attribute streams out of a netlink payload.
+struct NetlinkReader {
+  let bytes: [UInt8]
+
+  init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+  private func load<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+    guard offset >= 0, offset + MemoryLayout<T>.size <= bytes.count else { return 0 }
+    var value: T = 0
+    withUnsafeMutableBytes(of: &value) { raw in
+      for i in 0..<MemoryLayout<T>.size { raw[i] = bytes[offset + i] }
+    }
+    return value
+  }
+
+  func u16(at offset: Int) -> UInt16 { load(UInt16.self, at: offset) }
+  func u32(at offset: Int) -> UInt32 { load(UInt32.self, at: offset) }
+  func u64(at offset: Int) -> UInt64 { load(UInt64.self, at: offset) }
+
+  /// The `(type, payload)` pairs of the attribute stream starting at `offset`; stops at a malformed one.
+  func attributes(from offset: Int) -> [(UInt16, [UInt8])] {
+    var result: [(UInt16, [UInt8])] = []
+    var position = offset
+    while position + 4 <= bytes.count {
+      let length = Int(u16(at: position))
+      let type = u16(at: position + 2) & 0x3FFF  // strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
+      guard length >= 4, position + length <= bytes.count else { break }
+      result.append((type, Array(bytes[(position + 4)..<(position + length)])))
+      position += (length + 3) & ~3
+    }
+    return result
+  }
+}

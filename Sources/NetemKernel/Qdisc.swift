@@ -1,0 +1,111 @@
+import CNetlink
+import Glibc
+
+/// A qdisc as the kernel dumps it (`tc qdisc show`): enough to recognise it and to recreate it.
+public struct QdiscSnapshot: Sendable, Hashable, Codable {
+  /// The qdisc kind, e.g. `netem`, `tbf`, `noqueue`.
+  public var kind: String
+  /// Its handle (`major:minor` packed; major 0 for the kernel's defaults).
+  public var handle: UInt32
+  /// Its parent (`TC_H_ROOT` for a root qdisc).
+  public var parent: UInt32
+  /// The raw `TCA_OPTIONS` payload, which the kernel accepts back to recreate it.
+  public var options: [UInt8]
+
+  /// A snapshot of the given fields.
+  public init(kind: String, handle: UInt32, parent: UInt32 = rootParent, options: [UInt8]) {
+    self.kind = kind
+    self.handle = handle
+    self.parent = parent
+    self.options = options
+  }
+
+  /// Whether this is one of the kernel's defaults (handle `0:`, e.g. `noqueue`, `pfifo_fast`, `mq`).
+  public var isKernelDefault: Bool { handle >> 16 == 0 }
+
+  /// Whether faultline created it (its reserved handle and kind netem).
+  public var isFaultline: Bool { handle == NetemKernel.handle && kind == "netem" }
+
+  /// `tbf 8001:`.
+  public var summary: String { "\(kind) \(formatHandle(handle))" }
+
+  /// Parses an `RTM_NEWQDISC` message (header included); nil for another message type.
+  init?(message bytes: [UInt8]) {
+    let reader = NetlinkReader(bytes)
+    guard bytes.count >= 36, reader.u16(at: 4) == UInt16(RTM_NEWQDISC) else { return nil }
+    ifindex = Int32(bitPattern: reader.u32(at: 20))
+    handle = reader.u32(at: 24)
+    parent = reader.u32(at: 28)
+    kind = ""
+    options = []
+    for (type, payload) in reader.attributes(from: 36) {
+      if type == UInt16(TCA_KIND) { kind = String(decoding: payload.prefix { $0 != 0 }, as: UTF8.self) }
+      if type == UInt16(TCA_OPTIONS) { options = payload }
+    }
+  }
+
+  /// The interface index it was dumped for (not persisted: indexes change).
+  var ifindex: Int32 = 0
+
+  private enum CodingKeys: String, CodingKey { case kind, handle, parent, options }
+}
+
+/// `TC_H_ROOT`.
+public let rootParent: UInt32 = 0xFFFF_FFFF
+
+/// `struct tcmsg` for one interface.
+func tcmsg(ifindex: Int32, handle: UInt32 = 0, parent: UInt32 = 0) -> [UInt8] {
+  var w = NetlinkWriter()
+  w.append(UInt8(AF_UNSPEC))
+  w.append(UInt8(0))
+  w.append(UInt16(0))
+  w.append(ifindex)
+  w.append(handle)
+  w.append(parent)
+  w.append(UInt32(0))
+  return w.bytes
+}
+
+extension NetlinkSocket {
+  /// The root qdisc of `ifindex` (`tc qdisc show dev IF root`).
+  func rootQdisc(ifindex: Int32, interface: String) throws(KernelError) -> QdiscSnapshot? {
+    let replies = try request(
+      "RTM_GETQDISC root of \(interface)", type: Int32(RTM_GETQDISC), flags: 0,
+      header: tcmsg(ifindex: ifindex, parent: rootParent), attributes: [], expectReply: true)
+    return replies.lazy.compactMap { QdiscSnapshot(message: $0) }.first
+  }
+
+  /// Creates or replaces the root qdisc (`tc qdisc replace dev IF root handle H: KIND …`).
+  ///
+  /// When `handle` is the current root's handle the kernel changes it in place; otherwise it creates
+  /// the new qdisc and grafts it over the old root, which is destroyed.
+  func replaceRoot(ifindex: Int32, interface: String, kind: String, handle: UInt32, options: [UInt8])
+    throws(KernelError)
+  {
+    try request(
+      "RTM_NEWQDISC \(kind) \(formatHandle(handle)) on \(interface)", type: Int32(RTM_NEWQDISC),
+      flags: NLM_F_CREATE | NLM_F_REPLACE,
+      header: tcmsg(ifindex: ifindex, handle: handle, parent: rootParent),
+      attributes: [(UInt16(TCA_KIND), Array(kind.utf8) + [0]), (UInt16(TCA_OPTIONS), options)])
+  }
+
+  /// Deletes the root qdisc if its handle is `handle` (`tc qdisc del dev IF root handle H:`); the kernel
+  /// refuses (ENOENT) when the root has another handle, so a foreign qdisc is never deleted.
+  func deleteRoot(ifindex: Int32, interface: String, handle: UInt32) throws(KernelError) {
+    try request(
+      "RTM_DELQDISC \(formatHandle(handle)) on \(interface)", type: Int32(RTM_DELQDISC), flags: 0,
+      header: tcmsg(ifindex: ifindex, handle: handle, parent: rootParent), attributes: [])
+  }
+
+  /// How many classes hang under the qdisc `handle` of `ifindex` (`tc class show dev IF`).
+  func classCount(ifindex: Int32, interface: String, under handle: UInt32) throws(KernelError) -> Int {
+    let replies = try request(
+      "RTM_GETTCLASS dump of \(interface)", type: Int32(RTM_GETTCLASS), flags: NLM_F_DUMP,
+      header: tcmsg(ifindex: ifindex), attributes: [], dump: true)
+    return replies.filter { bytes in
+      let reader = NetlinkReader(bytes)
+      return bytes.count >= 36 && reader.u16(at: 4) == UInt16(RTM_NEWTCLASS)
+        && Int32(bitPattern: reader.u32(at: 20)) == ifindex && reader.u32(at: 24) >> 16 == handle >> 16
+    }.count
+  }
+}
