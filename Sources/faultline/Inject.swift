@@ -1,0 +1,223 @@
+import ArgumentParser
+import FaultAgent
+import FaultModel
+import Foundation
+import Logging
+import NetemKernel
+import UnixSignals
+
+/// `faultline inject`: apply a fault, hold it, revert it.
+struct Inject: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Apply a netem fault, hold it until --duration elapses or SIGINT/SIGTERM, then revert it.",
+    discussion: """
+      D is a duration with a unit (500ms, 1.5s, 1m30s). P is a percentage (25% or 25, 0-100). RATE is as \
+      in tc: 1mbit, 100kbit, 20000 (bit/s), 1mbps (bytes/s).
+
+      Example: faultline inject --interface eth0 --delay 100ms --jitter 10ms --correlation 25% --loss 5% --duration 30s
+      """)
+
+  @Option(name: .long, help: "The interface.") var interface: String = "eth0"
+  @OptionGroup var namespace: NamespaceOptions
+
+  @Option(help: ArgumentHelp("Added delay.", valueName: "D")) var delay: String?
+  @Option(help: ArgumentHelp("Random variation of the delay (needs --delay).", valueName: "D")) var jitter: String?
+  @Option(help: ArgumentHelp("Correlation of successive jitter values.", valueName: "P")) var correlation: String?
+  @Option(help: ArgumentHelp("Jitter shape: uniform, normal, pareto, paretonormal.", valueName: "NAME"))
+  var distribution: String?
+  @Option(help: ArgumentHelp("Random packet loss.", valueName: "P")) var loss: String?
+  @Option(name: .customLong("loss-correlation"), help: ArgumentHelp("Loss correlation.", valueName: "P"))
+  var lossCorrelation: String?
+  @Option(
+    name: .customLong("loss-state"),
+    help: ArgumentHelp("4-state Markov loss model.", valueName: "P13[,P31,P32,P23,P14]"))
+  var lossState: String?
+  @Option(
+    name: .customLong("loss-gemodel"),
+    help: ArgumentHelp("Gilbert-Elliott loss model.", valueName: "P[,R,1-H,1-K]"))
+  var lossGemodel: String?
+  @Option(help: ArgumentHelp("Packet duplication.", valueName: "P")) var duplicate: String?
+  @Option(name: .customLong("duplicate-correlation"), help: ArgumentHelp("Duplication correlation.", valueName: "P"))
+  var duplicateCorrelation: String?
+  @Option(help: ArgumentHelp("Single-bit corruption.", valueName: "P")) var corrupt: String?
+  @Option(name: .customLong("corrupt-correlation"), help: ArgumentHelp("Corruption correlation.", valueName: "P"))
+  var corruptCorrelation: String?
+  @Option(help: ArgumentHelp("Send packets immediately, ahead of delayed ones (needs --delay).", valueName: "P"))
+  var reorder: String?
+  @Option(name: .customLong("reorder-correlation"), help: ArgumentHelp("Reordering correlation.", valueName: "P"))
+  var reorderCorrelation: String?
+  @Option(help: ArgumentHelp("Reorder every Nth packet (with --reorder).", valueName: "N")) var gap: String?
+  @Option(
+    help: ArgumentHelp(
+      "Bandwidth limit with optional framing overheads.", valueName: "RATE[,PACKET-OVERHEAD,CELL-SIZE,CELL-OVERHEAD]"))
+  var rate: String?
+  @Option(help: ArgumentHelp("Release packets in slots.", valueName: "MIN[,MAX][,packets=N][,bytes=N]"))
+  var slot: String?
+  @Flag(help: "Mark ECN-capable packets instead of dropping them (needs a loss setting).") var ecn = false
+  @Option(help: ArgumentHelp("Queue limit in packets (default 1000).", valueName: "N")) var limit: String?
+
+  @Option(help: ArgumentHelp("Revert after this long (default: wait for Ctrl-C).", valueName: "D"))
+  var duration: String?
+  @Option(help: "Experiment name (default: cli-<interface>).") var name: String?
+  @Flag(help: "Replace a root qdisc faultline did not create; it is restored on revert.") var force = false
+  @Flag(name: .customLong("dry-run"), help: "Print what would be sent and change nothing.") var dryRun = false
+  @Option(help: "Output format.") var output: OutputFormat = .text
+  @Option(name: .customLong("state-dir"), help: "Journal directory.") var stateDir: String = Journal.defaultDirectory
+
+  /// The fault the flags describe, validated.
+  func fault() throws -> NetemFault {
+    var fault = NetemFault()
+    let flags: [(String, String?)] = [
+      ("delay", delay), ("jitter", jitter), ("correlation", correlation), ("distribution", distribution),
+      ("loss", loss), ("loss-correlation", lossCorrelation), ("loss-state", lossState),
+      ("loss-gemodel", lossGemodel), ("duplicate", duplicate), ("duplicate-correlation", duplicateCorrelation),
+      ("corrupt", corrupt), ("corrupt-correlation", corruptCorrelation), ("reorder", reorder),
+      ("reorder-correlation", reorderCorrelation), ("gap", gap), ("rate", rate), ("slot", slot), ("limit", limit),
+    ]
+    do {
+      for case (let key, let value?) in flags { try fault.set(key, to: value) }
+      if ecn { try fault.set("ecn", to: "true") }
+      return try fault.validated()
+    } catch {
+      throw CLIError(message: "--\(error.field ?? "fault"): \(error.message)".replacingOccurrences(of: "--fault: ", with: ""), code: 2)
+    }
+  }
+
+  mutating func run() async throws {
+    let fault = try fault()
+    var holdFor: Duration?
+    if let duration {
+      do { holdFor = try parseGoDuration(duration) } catch {
+        throw CLIError(message: "--duration: invalid \"\(duration)\": \(error.description)", code: 2)
+      }
+      if holdFor == .zero { throw CLIError(message: "--duration must be greater than 0", code: 2) }
+    }
+    let target = FaultTarget(interface: interface, namespace: namespace.namespace)
+    let experiment = Experiment(
+      name: name ?? "cli-\(interface)", target: target, fault: fault, duration: holdFor, mode: .cli)
+
+    if dryRun {
+      printDryRun(experiment)
+      return
+    }
+    let logger = makeLogger()
+    let injector = Injector(kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger)
+    let active: ActiveFault
+    do {
+      active = try await injector.inject(experiment, force: force)
+    } catch {
+      injector.discard(experiment)
+      throw CLIError(error)
+    }
+    printApplied(active)
+
+    let reason = await hold(for: holdFor)
+    do {
+      let outcome = try await injector.revert(active.entry, reason: reason)
+      printReverted(outcome, reason: reason)
+    } catch {
+      throw CLIError(error)
+    }
+  }
+
+  /// Waits for the duration or the first SIGINT/SIGTERM; shows a countdown on a terminal.
+  private func hold(for duration: Duration?) async -> RevertReason {
+    let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+    let showCountdown = output == .text && isatty(STDERR_FILENO) == 1
+    return await withTaskGroup(of: RevertReason?.self) { group in
+      group.addTask {
+        for await _ in signals { return .signal }
+        return nil
+      }
+      group.addTask {
+        let clock = ContinuousClock()
+        let start = clock.now
+        if let duration {
+          let end = start + duration
+          while clock.now < end {
+            if showCountdown {
+              let left = Int(((end - clock.now).milliseconds / 1000).rounded(.up))
+              FileHandle.standardError.write(Data("\r\u{1B}[Kreverting in \(left)s (Ctrl-C to revert now)".utf8))
+            }
+            try? await Task.sleep(until: min(end, clock.now + .seconds(1)), clock: clock)
+            if Task.isCancelled { return nil }
+          }
+          return .durationElapsed
+        }
+        if showCountdown { FileHandle.standardError.write(Data("holding until Ctrl-C…".utf8)) }
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+        return nil
+      }
+      let first = await group.next() ?? nil
+      group.cancelAll()
+      if showCountdown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+      return first ?? .signal
+    }
+  }
+
+  private func printDryRun(_ experiment: Experiment) {
+    let table = try? experiment.fault.jitter > .zero
+      ? DistributionTable.table(for: experiment.fault.distribution ?? .uniform) : nil
+    let parameters = NetemParameters(experiment.fault, distribution: table)
+    let options = parameters.encodedOptions()
+    let tc =
+      "tc \(netnsPrefix(experiment.target.namespace))qdisc replace dev \(experiment.target.interface) root "
+      + "handle \(formatHandle(NetemKernel.handle)) netem \(parameters.tcDescription)"
+    switch output {
+    case .text:
+      print("dry run: nothing will be changed")
+      print("target:  \(experiment.target.interface) in netns \(experiment.target.namespace)")
+      print("fault:   \(experiment.fault.summary)")
+      print("request: RTM_NEWQDISC (NLM_F_CREATE|NLM_F_REPLACE) parent root handle fa17: kind netem, "
+        + "TCA_OPTIONS \(options.count) bytes")
+      print("as tc:   \(tc)")
+    case .json:
+      printJSON([
+        "dry_run": true, "interface": experiment.target.interface, "netns": "\(experiment.target.namespace)",
+        "fault": jsonObject(experiment.fault.plainFields), "tc": tc, "options_bytes": options.count,
+      ])
+    }
+  }
+
+  private func printApplied(_ active: ActiveFault) {
+    let plan = active.report.plan
+    switch output {
+    case .text:
+      let replaced = plan.replacing.map { " (replaced \($0.summary), saved for revert)" } ?? ""
+      print("applied to \(interface) in \(plan.namespace)\(replaced)")
+      print("  \(active.report.tcLine)")
+      print("  verified: the kernel reports exactly what was asked")
+      fflush(nil)
+    case .json:
+      printJSON([
+        "event": "applied", "id": active.experiment.id, "name": active.experiment.name, "interface": interface,
+        "netns": plan.namespace.path, "netns_inode": Int(plan.namespace.inode),
+        "applied": jsonObject(active.report.applied.fault.plainFields), "tc": active.report.tcLine,
+        "verified": true, "replaced": plan.replacing?.summary as Any,
+      ])
+    }
+  }
+
+  private func printReverted(_ outcome: RevertOutcome, reason: RevertReason) {
+    switch output {
+    case .text: print("reverted \(interface) (\(reason.rawValue)): \(describe(outcome))")
+    case .json: printJSON(["event": "reverted", "interface": interface, "reason": reason.rawValue, "outcome": describe(outcome)])
+    }
+  }
+}
+
+func netnsPrefix(_ namespace: NetworkNamespaceRef) -> String {
+  switch namespace {
+  case .current: ""
+  case .named(let name): "-n \(name) "
+  default: "-netns \(namespace) "
+  }
+}
+
+func describe(_ outcome: RevertOutcome) -> String {
+  switch outcome {
+  case .removed: "faultline qdisc removed, kernel default back"
+  case .restored(let q): "restored \(q.summary)"
+  case .nothingToRevert(let why): "nothing to revert (\(why))"
+  }
+}

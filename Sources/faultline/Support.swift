@@ -1,0 +1,73 @@
+import ArgumentParser
+import FaultModel
+import Foundation
+import Logging
+import NetemKernel
+
+/// An error the CLI prints as `faultline: MESSAGE` and exits with `code`.
+struct CLIError: Error, CustomStringConvertible {
+  var message: String
+  var code: Int32
+
+  init(message: String, code: Int32) {
+    self.message = message
+    self.code = code
+  }
+
+  /// Maps library errors to messages and exit codes.
+  init(_ error: Error) {
+    switch error {
+    case let error as CLIError: self = error
+    case let error as KernelError: self.init(message: error.description, code: error.exitCode)
+    case let error as FaultError: self.init(message: error.description, code: 2)
+    default: self.init(message: "\(error)", code: 1)
+    }
+  }
+
+  var description: String { message }
+}
+
+extension CLIError: CustomNSError {}
+
+extension AsyncParsableCommand {
+  /// Logs to stderr at `FAULTLINE_LOG_LEVEL` (default warning for the CLI).
+  func makeLogger(default level: Logger.Level = .warning) -> Logger {
+    var logger = Logger(label: "faultline")
+    let env = ProcessInfo.processInfo.environment["FAULTLINE_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+    logger.logLevel = env ?? level
+    return logger
+  }
+}
+
+/// Prints one JSON object on a line.
+func printJSON(_ object: [String: Any]) {
+  let cleaned = object.filter { !($0.value is NSNull) && !isNilOptional($0.value) }
+  if let data = try? JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys]) {
+    print(String(decoding: data, as: UTF8.self))
+    fflush(nil)
+  }
+}
+
+private func isNilOptional(_ value: Any) -> Bool {
+  if case Optional<Any>.none = value { return true }
+  return false
+}
+
+/// A JSON object from plain fields.
+func jsonObject(_ fields: [(String, PlainValue)]) -> [String: Any] {
+  var object: [String: Any] = [:]
+  for (key, value) in fields {
+    switch value {
+    case .int(let v): object[key] = v
+    case .double(let v): object[key] = v
+    case .string(let v): object[key] = v
+    case .bool(let v): object[key] = v
+    }
+  }
+  return object
+}
+
+/// Runs a command body, turning errors into `faultline: message` and the mapped exit code.
+func exitOnError<T>(_ body: () async throws -> T) async throws -> T {
+  do { return try await body() } catch { throw CLIError(error) }
+}
