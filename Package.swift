@@ -5,16 +5,12 @@ let package = Package(
   name: "faultline",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "faultline", targets: ["faultline"]),
-    .library(name: "ChaosAnnotations", targets: ["ChaosAnnotations"]),
-    .library(name: "ChaosAnnotationsTracing", targets: ["ChaosAnnotationsTracing"]),
+    .executable(name: "faultline", targets: ["faultline"])
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-    .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-    .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
   ],
   targets: [
@@ -42,23 +38,13 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
-    // Services: injector, scheduler, journal, annotation writer, tracing.
+    // Injector and journal (the daemon's services build on them).
     .target(
       name: "FaultAgent",
       dependencies: [
-        "FaultModel", "NetemKernel", "ChaosAnnotations",
+        "FaultModel", "NetemKernel",
         .product(name: "Logging", package: "swift-log"),
-        .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-      ]
-    ),
-    // Dependency-free reader of the annotation file, for applications.
-    .target(name: "ChaosAnnotations"),
-    .target(
-      name: "ChaosAnnotationsTracing",
-      dependencies: [
-        "ChaosAnnotations",
-        .product(name: "Tracing", package: "swift-distributed-tracing"),
       ]
     ),
     .executableTarget(
@@ -67,13 +53,11 @@ let package = Package(
         "FaultModel", "NetemKernel", "FaultAgent",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
-        .product(name: "OTel", package: "swift-otel"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
       ]
     ),
     .testTarget(name: "FaultModelTests", dependencies: ["FaultModel"]),
     .testTarget(name: "NetemKernelTests", dependencies: ["NetemKernel", "FaultModel"]),
-    .testTarget(name: "FaultlineCLITests", dependencies: ["FaultModel"]),
   ]
 )

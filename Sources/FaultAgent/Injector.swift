@@ -98,7 +98,9 @@ public struct Injector: Sendable {
   }
 
   /// Applies the experiment's fault, journaled.
-  public func inject(_ experiment: Experiment, force: Bool = false, now: Date = Date()) async throws -> ActiveFault {
+  public func inject(_ experiment: Experiment, force: Bool = false, now: Date = Date()) async throws
+    -> ActiveFault
+  {
     let journal = journal
     let previous = journal.entries().first { $0.target == experiment.target && $0.id != experiment.id }
     let recorded = RecordedEntry()
@@ -114,7 +116,9 @@ public struct Injector: Sendable {
       recorded.set(entry)
     }
     guard let entry = recorded.get() else { fatalError("the kernel applied without calling prepare") }
-    if let previous, previous.namespace.inode == entry.namespace.inode { try? journal.remove(id: previous.id) }
+    if let previous, previous.namespace.inode == entry.namespace.inode {
+      try? journal.remove(id: previous.id)
+    }
     logger.info(
       "injected",
       metadata: [
@@ -147,7 +151,9 @@ public struct Injector: Sendable {
   /// Reverts a target, using the journal's saved qdisc for it when there is one.
   public func revert(target: FaultTarget, reason: RevertReason) async throws -> RevertOutcome {
     let (identity, _) = try await kernel.resolve(target)
-    let matching = journal.entries().filter { $0.target.interface == target.interface && $0.namespace.inode == identity.inode }
+    let matching = journal.entries().filter {
+      $0.target.interface == target.interface && $0.namespace.inode == identity.inode
+    }
     guard let entry = matching.first else { return try await kernel.revert(target) }
     let outcome = try await revert(entry, reason: reason)
     for other in matching.dropFirst() { try? journal.remove(id: other.id) }

@@ -78,7 +78,8 @@ public struct Journal: Sendable {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     encoder.dateEncodingStrategy = .iso8601
-    try writeAtomically(try encoder.encode(entry), to: activeDirectory.appendingPathComponent("\(entry.id).json"))
+    try writeAtomically(
+      try encoder.encode(entry), to: activeDirectory.appendingPathComponent("\(entry.id).json"))
   }
 
   /// Marks an entry reverted (removes it durably). Removing one that is gone is not an error.
@@ -92,7 +93,9 @@ public struct Journal: Sendable {
 
   /// Every entry in the journal; unreadable files are reported through `onError` and skipped.
   public func entries(onError: (String, Error) -> Void = { _, _ in }) -> [JournalEntry] {
-    guard let names = try? FileManager.default.contentsOfDirectory(atPath: activeDirectory.path) else { return [] }
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: activeDirectory.path) else {
+      return []
+    }
     let decoder = JSONDecoder()
     decoder.dateDecodingStrategy = .iso8601
     return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in

@@ -27,7 +27,8 @@ public struct FaultError: Error, Hashable, Sendable, CustomStringConvertible {
   public static func empty() -> FaultError {
     FaultError(
       code: .empty, field: nil,
-      message: "no fault given: set at least one of delay, loss, loss-state, loss-gemodel, duplicate, corrupt, "
+      message:
+        "no fault given: set at least one of delay, loss, loss-state, loss-gemodel, duplicate, corrupt, "
         + "reorder, rate or slot")
   }
 

@@ -39,13 +39,13 @@ public struct GilbertElliottModel: Sendable, Hashable, Codable {
   public var p: Percent
   /// Probability of moving from the bad to the good state (default 100% - p).
   public var r: Percent
-  /// Loss probability in the bad state, written `1-h` (default 0, i.e. h = 100%).
+  /// Loss probability in the bad state, written `1-h` (default 100%: every packet in the bad state is lost).
   public var oneMinusH: Percent
   /// Loss probability in the good state, written `1-k` (default 0).
   public var oneMinusK: Percent
 
   /// The model with `tc`'s defaults for the probabilities not given.
-  public init(p: Percent, r: Percent? = nil, oneMinusH: Percent = 0, oneMinusK: Percent = 0) {
+  public init(p: Percent, r: Percent? = nil, oneMinusH: Percent = 100, oneMinusK: Percent = 0) {
     self.p = p
     self.r = r ?? Percent(100 - p.value)
     self.oneMinusH = oneMinusH
@@ -159,7 +159,8 @@ public struct NetemFault: Sendable, Hashable, Codable {
         guard let value = DelayDistribution(rawValue: text.lowercased()) else {
           throw FaultError.invalid(
             key, text,
-            "unknown distribution; allowed: \(DelayDistribution.allCases.map(\.rawValue).joined(separator: ", "))")
+            "unknown distribution; allowed: \(DelayDistribution.allCases.map(\.rawValue).joined(separator: ", "))"
+          )
         }
         distribution = value
       case "loss": loss = try Percent(parsing: text)
@@ -167,12 +168,14 @@ public struct NetemFault: Sendable, Hashable, Codable {
       case "loss-state":
         let p = try percents(text, key: key, count: 1...5)
         lossState = LossStateModel(
-          p13: p[0], p31: p.count > 1 ? p[1] : nil, p32: p.count > 2 ? p[2] : 0, p23: p.count > 3 ? p[3] : 100,
+          p13: p[0], p31: p.count > 1 ? p[1] : nil, p32: p.count > 2 ? p[2] : 0,
+          p23: p.count > 3 ? p[3] : 100,
           p14: p.count > 4 ? p[4] : 0)
       case "loss-gemodel":
         let p = try percents(text, key: key, count: 1...4)
         lossGemodel = GilbertElliottModel(
-          p: p[0], r: p.count > 1 ? p[1] : nil, oneMinusH: p.count > 2 ? p[2] : 0, oneMinusK: p.count > 3 ? p[3] : 0)
+          p: p[0], r: p.count > 1 ? p[1] : nil, oneMinusH: p.count > 2 ? p[2] : 100,
+          oneMinusK: p.count > 3 ? p[3] : 0)
       case "duplicate": duplicate = try Percent(parsing: text)
       case "duplicate-correlation": duplicateCorrelation = try Percent(parsing: text)
       case "corrupt": corrupt = try Percent(parsing: text)
@@ -242,7 +245,8 @@ public struct NetemFault: Sendable, Hashable, Codable {
     }
     if !reorder.isZero {
       if delay == .zero {
-        throw FaultError.invalid("reorder", reorder.description, "reordering needs a delay; set delay as well")
+        throw FaultError.invalid(
+          "reorder", reorder.description, "reordering needs a delay; set delay as well")
       }
       if fault.gap == 0 { fault.gap = 1 }
     } else if gap != 0 {
@@ -306,20 +310,25 @@ private func percents(_ text: String, key: String, count: ClosedRange<Int>) thro
     $0.trimmingCharacters(in: .whitespaces)
   }
   guard count.contains(items.count) else {
-    throw FaultError.invalid(key, text, "expected \(count.lowerBound) to \(count.upperBound) comma-separated percentages")
+    throw FaultError.invalid(
+      key, text, "expected \(count.lowerBound) to \(count.upperBound) comma-separated percentages")
   }
   var result: [Percent] = []
   for item in items {
-    do { result.append(try Percent(parsing: item)) } catch { throw FaultError.invalid(key, text, error.description) }
+    do { result.append(try Percent(parsing: item)) } catch {
+      throw FaultError.invalid(key, text, error.description)
+    }
   }
   return result
 }
 
-private func integer<T: FixedWidthInteger>(_ text: String, key: String, range: ClosedRange<T>) throws(FaultError)
+private func integer<T: FixedWidthInteger>(_ text: String, key: String, range: ClosedRange<T>)
+  throws(FaultError)
   -> T
 {
   guard let value = T(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
-    throw FaultError.invalid(key, text, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+    throw FaultError.invalid(
+      key, text, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
   }
   return value
 }
@@ -330,7 +339,9 @@ private func parseRate(_ text: String, key: String) throws(FaultError) -> RateLi
     throw FaultError.invalid(key, text, "expected RATE[,PACKET-OVERHEAD,CELL-SIZE,CELL-OVERHEAD]")
   }
   let rate: Bandwidth
-  do { rate = try Bandwidth(parsing: items[0]) } catch { throw FaultError.invalid(key, text, error.description) }
+  do { rate = try Bandwidth(parsing: items[0]) } catch {
+    throw FaultError.invalid(key, text, error.description)
+  }
   var limit = RateLimit(rate: rate)
   if items.count > 1 { limit.packetOverhead = try integer(items[1], key: key, range: Int32.min...Int32.max) }
   if items.count > 2 { limit.cellSize = try integer(items[2], key: key, range: 0...UInt32.max) }
@@ -348,7 +359,9 @@ private func parseSlot(_ text: String, key: String) throws(FaultError) -> SlotCo
     } else if item.hasPrefix("bytes=") {
       bytes = try integer(String(item.dropFirst(6)), key: key, range: 1...Int32.max)
     } else {
-      do { times.append(try parseGoDuration(item)) } catch { throw FaultError.invalid(key, text, error.description) }
+      do { times.append(try parseGoDuration(item)) } catch {
+        throw FaultError.invalid(key, text, error.description)
+      }
     }
   }
   guard (1...2).contains(times.count) else {
@@ -372,7 +385,8 @@ public func closestMatch(to word: String, in candidates: [String]) -> String? {
   }
   let target = Array(word.lowercased())
   let scored = candidates.map { ($0, distance(target, Array($0.lowercased()))) }
-  guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= Swift.max(2, Swift.min(3, word.count / 3)) else {
+  guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= Swift.max(2, Swift.min(3, word.count / 3))
+  else {
     return nil
   }
   return best.0

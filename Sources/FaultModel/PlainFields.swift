@@ -16,8 +16,12 @@ extension NetemFault {
   /// `limit` always).
   public var plainFields: [(String, PlainValue)] {
     var fields: [(String, PlainValue)] = []
-    func pct(_ name: String, _ value: Percent) { if !value.isZero { fields.append((name, .double(value.value))) } }
-    func ms(_ name: String, _ value: Duration) { if value != .zero { fields.append((name, .double(value.milliseconds))) } }
+    func pct(_ name: String, _ value: Percent) {
+      if !value.isZero { fields.append((name, .double(value.value))) }
+    }
+    func ms(_ name: String, _ value: Duration) {
+      if value != .zero { fields.append((name, .double(value.milliseconds))) }
+    }
     ms("delay_ms", delay)
     ms("jitter_ms", jitter)
     pct("delay_correlation_pct", delayCorrelation)
@@ -43,7 +47,9 @@ extension NetemFault {
     if gap != 0 { fields.append(("gap", .int(Int64(gap)))) }
     if let rate {
       fields.append(("rate_bps", .int(Int64(clamping: rate.rate.bitsPerSecond))))
-      if rate.packetOverhead != 0 { fields.append(("rate_packet_overhead", .int(Int64(rate.packetOverhead)))) }
+      if rate.packetOverhead != 0 {
+        fields.append(("rate_packet_overhead", .int(Int64(rate.packetOverhead))))
+      }
       if rate.cellSize != 0 { fields.append(("rate_cell_size", .int(Int64(rate.cellSize)))) }
       if rate.cellOverhead != 0 { fields.append(("rate_cell_overhead", .int(Int64(rate.cellOverhead)))) }
     }

@@ -74,7 +74,8 @@ public struct Bandwidth: Sendable, Hashable, Codable, Comparable, CustomStringCo
     let number = trimmed.prefix { $0.isNumber || $0 == "." }
     let unit = trimmed.dropFirst(number.count).lowercased()
     guard let value = Double(number), value.isFinite else {
-      throw UnitParseError("\"\(text)\" is not a rate; use e.g. 1mbit, 100kbit, 20000 (bit/s) or 1mbps (bytes/s)")
+      throw UnitParseError(
+        "\"\(text)\" is not a rate; use e.g. 1mbit, 100kbit, 20000 (bit/s) or 1mbps (bytes/s)")
     }
     var scale: Double = 1
     if !unit.isEmpty {

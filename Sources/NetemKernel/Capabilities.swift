@@ -72,7 +72,9 @@ public enum Capabilities {
     var keepValues: [cap_value_t] = []
     for (member, value, _) in CapabilitySet.values where keep.contains(member) {
       var flag = CAP_CLEAR
-      if cap_get_flag(current, value, CAP_PERMITTED, &flag) == 0 && flag == CAP_SET { keepValues.append(value) }
+      if cap_get_flag(current, value, CAP_PERMITTED, &flag) == 0 && flag == CAP_SET {
+        keepValues.append(value)
+      }
     }
     // Shrink the bounding set first: that needs CAP_SETPCAP, which goes next.
     for value in 0..<cap_value_t(last) where !keep.contains(value) {

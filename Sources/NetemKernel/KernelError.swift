@@ -39,7 +39,8 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
   }
 
   /// The interface is not in the namespace; lists the ones that are.
-  public static func interfaceNotFound(_ name: String, namespace: String, available: [String]) -> KernelError {
+  public static func interfaceNotFound(_ name: String, namespace: String, available: [String]) -> KernelError
+  {
     KernelError(
       .interfaceNotFound, errno: ENODEV,
       "interface \(name) not found in netns \(namespace); interfaces there: "
@@ -51,7 +52,8 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     let hint =
       path.hasPrefix("/run/netns/")
       ? "; `ip netns list` shows the named ones" : "; give /run/netns/NAME, /proc/PID/ns/net or --pid PID"
-    return KernelError(.namespaceNotFound, errno: errno, "network namespace \(path) not found (\(strerror(errno)))\(hint)")
+    return KernelError(
+      .namespaceNotFound, errno: errno, "network namespace \(path) not found (\(strerror(errno)))\(hint)")
   }
 
   /// The path exists but is not a network namespace.
@@ -91,15 +93,16 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
   public static func foreignClassful(interface: String, kind: String, classes: Int) -> KernelError {
     KernelError(
       .foreignQdisc,
-      "interface \(interface) has a classful root qdisc (\(kind) with \(classes) classes); faultline cannot "
-        + "restore its classes and filters after revert, so it will not replace it even with --force")
+      "interface \(interface) has a root qdisc tree (\(kind) with \(classes) user-made classes or child qdiscs); "
+        + "faultline cannot restore a tree after revert, so it will not replace it even with --force")
   }
 
   /// The read-back differs from the request; the change was rolled back.
   public static func verificationFailed(interface: String, mismatches: [String]) -> KernelError {
     KernelError(
       .verificationFailed,
-      "the kernel did not apply what was asked on \(interface) (rolled back): " + mismatches.joined(separator: "; "))
+      "the kernel did not apply what was asked on \(interface) (rolled back): "
+        + mismatches.joined(separator: "; "))
   }
 
   /// A distribution table could not be found.
@@ -126,7 +129,8 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     if errno == EPERM || errno == EACCES {
       return KernelError(
         .missingCapability, errno: errno,
-        "\(operation) failed: \(detail); this needs CAP_NET_ADMIN in the target namespace (run as root or add the capability)")
+        "\(operation) failed: \(detail); this needs CAP_NET_ADMIN in the target namespace (run as root or add the capability)"
+      )
     }
     return KernelError(.system, errno: errno, "\(operation) failed: \(detail)")
   }

@@ -98,11 +98,13 @@ public struct NetemKernel: Sendable {
       var replacing: QdiscSnapshot?
       if let previous, !previous.isKernelDefault, !previous.isFaultline {
         guard force else {
-          throw KernelError.foreignQdisc(interface: target.interface, kind: previous.kind, handle: previous.handle)
+          throw KernelError.foreignQdisc(
+            interface: target.interface, kind: previous.kind, handle: previous.handle)
         }
-        let classes = try socket.classCount(ifindex: ifindex, interface: target.interface, under: previous.handle)
+        let classes = try socket.userChildren(ifindex: ifindex, interface: target.interface, under: previous)
         if classes > 0 {
-          throw KernelError.foreignClassful(interface: target.interface, kind: previous.kind, classes: classes)
+          throw KernelError.foreignClassful(
+            interface: target.interface, kind: previous.kind, classes: classes)
         }
         replacing = previous
       }
@@ -126,7 +128,8 @@ public struct NetemKernel: Sendable {
         after = try socket.rootQdisc(ifindex: ifindex, interface: target.interface)
         guard let after, after.isFaultline else {
           throw KernelError.verificationFailed(
-            interface: target.interface, mismatches: ["root qdisc is \(after?.summary ?? "missing") after the change"])
+            interface: target.interface,
+            mismatches: ["root qdisc is \(after?.summary ?? "missing") after the change"])
         }
         applied = try NetemParameters(decodingOptions: after.options)
         let mismatches = requested.mismatches(against: applied)
@@ -138,7 +141,8 @@ public struct NetemKernel: Sendable {
         throw error
       }
       logger.debug(
-        "applied netem", metadata: ["target": "\(target)", "netns": "\(identity)", "tc": "\(applied.tcDescription)"])
+        "applied netem",
+        metadata: ["target": "\(target)", "netns": "\(identity)", "tc": "\(applied.tcDescription)"])
       return ApplyReport(
         plan: plan, applied: applied,
         tcLine: "qdisc netem \(formatHandle(Self.handle)) root \(applied.tcDescription)")
@@ -160,7 +164,8 @@ public struct NetemKernel: Sendable {
     do {
       return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
         if let expectedInode, expectedInode != identity.inode {
-          return .nothingToRevert("\(identity.path) is now another namespace (inode \(identity.inode), not \(expectedInode))")
+          return .nothingToRevert(
+            "\(identity.path) is now another namespace (inode \(identity.inode), not \(expectedInode))")
         }
         let socket = try NetlinkSocket()
         guard let ifindex = try socket.interfaceIndex(named: target.interface) else {
@@ -189,7 +194,8 @@ public struct NetemKernel: Sendable {
   }
 
   /// The root qdisc of every interface in `namespace` (`tc qdisc show`).
-  public func status(in namespace: NetworkNamespaceRef) async throws -> (NamespaceIdentity, [InterfaceStatus]) {
+  public func status(in namespace: NetworkNamespaceRef) async throws -> (NamespaceIdentity, [InterfaceStatus])
+  {
     try Capabilities.require(
       CapabilitySet.needed(for: namespace, modifies: false), for: "reading qdiscs in netns \(namespace)")
     return try await NamespaceThread.run(in: namespace, procRoot: procRoot) { identity in
@@ -215,13 +221,16 @@ public struct NetemKernel: Sendable {
     }
   }
 
-  private static func interfaceIndex(_ socket: NetlinkSocket, _ target: FaultTarget, _ identity: NamespaceIdentity)
+  private static func interfaceIndex(
+    _ socket: NetlinkSocket, _ target: FaultTarget, _ identity: NamespaceIdentity
+  )
     throws(KernelError) -> Int32
   {
     if let index = try socket.interfaceIndex(named: target.interface) { return index }
     let available = (try? socket.interfaces().map(\.name)) ?? []
     throw KernelError.interfaceNotFound(
-      target.interface, namespace: target.namespace == .current ? "(current)" : identity.path, available: available)
+      target.interface, namespace: target.namespace == .current ? "(current)" : identity.path,
+      available: available)
   }
 
   /// Puts the root qdisc back as it was before a failed apply; logs (does not throw) on failure.

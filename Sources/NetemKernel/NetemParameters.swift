@@ -13,7 +13,7 @@ public struct NetemParameters: Sendable, Hashable {
     case random
     /// 4-state Markov (`NETEM_LOSS_GI`): p13, p31, p32, p14, p23.
     case states(p13: UInt32, p31: UInt32, p32: UInt32, p14: UInt32, p23: UInt32)
-    /// Gilbert-Elliott (`NETEM_LOSS_GE`): p, r, h (1-h), k1 (1-k).
+    /// Gilbert-Elliott (`NETEM_LOSS_GE`): p, r, h (the kernel's h: `tc`'s `1-h` is 100% - h), k1 (`1-k`).
     case gilbertElliott(p: UInt32, r: UInt32, h: UInt32, k1: UInt32)
   }
 
@@ -94,7 +94,8 @@ public struct NetemParameters: Sendable, Hashable {
         p14: Self.probability(m.p14), p23: Self.probability(m.p23))
     } else if let m = fault.lossGemodel {
       lossModel = .gilbertElliott(
-        p: Self.probability(m.p), r: Self.probability(m.r), h: Self.probability(m.oneMinusH),
+        p: Self.probability(m.p), r: Self.probability(m.r),
+        h: Self.probability(Percent(100 - m.oneMinusH.value)),
         k1: Self.probability(m.oneMinusK))
     }
     if let r = fault.rate {
@@ -149,7 +150,8 @@ public struct NetemParameters: Sendable, Hashable {
       w.append(duplicateCorrelation)
     }
     if let distribution {
-      out.attribute(Attribute.delayDistribution.rawValue) { w in for value in distribution { w.append(value) } }
+      out.attribute(Attribute.delayDistribution.rawValue) { w in for value in distribution { w.append(value) }
+      }
     }
     out.attribute(Attribute.reorder.rawValue) { w in
       w.append(reorder)
@@ -312,7 +314,8 @@ public struct NetemParameters: Sendable, Hashable {
         p14: Self.percent(p14))
     case .gilbertElliott(let p, let r, let h, let k1):
       f.lossGemodel = GilbertElliottModel(
-        p: Self.percent(p), r: Self.percent(r), oneMinusH: Self.percent(h), oneMinusK: Self.percent(k1))
+        p: Self.percent(p), r: Self.percent(r), oneMinusH: Self.percent(UInt32.max - h),
+        oneMinusK: Self.percent(k1))
     }
     if rate > 0 {
       f.rate = RateLimit(
@@ -348,9 +351,8 @@ public struct NetemParameters: Sendable, Hashable {
     case .states(let p13, let p31, let p32, let p14, let p23):
       text += " loss state p13 \(pct(p13)) p31 \(pct(p31)) p32 \(pct(p32)) p23 \(pct(p23)) p14 \(pct(p14))"
     case .gilbertElliott(let p, let r, let h, let k1):
-      text += " loss gemodel p \(pct(p)) r \(pct(r)) 1-h \(pct(h)) 1-k \(pct(k1))"
+      text += " loss gemodel p \(pct(p)) r \(pct(r)) 1-h \(pct(UInt32.max - h)) 1-k \(pct(k1))"
     }
-    if ecn { text += " ecn" }
     if duplicate != 0 {
       text += " duplicate \(pct(duplicate))"
       if duplicateCorrelation != 0 { text += " \(pct(duplicateCorrelation))" }
@@ -370,11 +372,15 @@ public struct NetemParameters: Sendable, Hashable {
       if cellOverhead != 0 { text += " celloverhead \(cellOverhead)" }
     }
     if slotMin != 0 || slotMax != 0 {
-      text += " slot \(Duration.nanoseconds(slotMin).tcDescription) \(Duration.nanoseconds(slotMax).tcDescription)"
+      text +=
+        " slot \(Duration.nanoseconds(slotMin).tcDescription) \(Duration.nanoseconds(slotMax).tcDescription)"
       if slotPackets != 0 { text += " packets \(slotPackets)" }
       if slotBytes != 0 { text += " bytes \(slotBytes)" }
     }
+    // tc prints "ecn " with a trailing space, so "ecn  gap 5".
+    if ecn { text += " ecn " }
     if gap != 0 { text += " gap \(gap)" }
+    while text.hasSuffix(" ") { text.removeLast() }
     return text
   }
 }

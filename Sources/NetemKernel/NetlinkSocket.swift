@@ -79,7 +79,8 @@ final class NetlinkSocket {
       throw KernelError.system(operation, errno: ENOBUFS)
     }
     var rc = header.withUnsafeBytes { raw in
-      nlmsg_append(message, UnsafeMutableRawPointer(mutating: raw.baseAddress), raw.count, Int32(NLMSG_ALIGNTO))
+      nlmsg_append(
+        message, UnsafeMutableRawPointer(mutating: raw.baseAddress), raw.count, Int32(NLMSG_ALIGNTO))
     }
     for (attributeType, payload) in attributes where rc >= 0 {
       rc = payload.withUnsafeBytes { raw in
@@ -95,19 +96,23 @@ final class NetlinkSocket {
 
     let collector = ReplyCollector()
     let context = Unmanaged.passUnretained(collector).toOpaque()
-    nl_socket_modify_cb(socket, NL_CB_VALID, NL_CB_CUSTOM, { message, context in
-      guard let message, let context else { return Int32(NL_SKIP.rawValue) }
-      let collector = Unmanaged<ReplyCollector>.fromOpaque(context).takeUnretainedValue()
-      let length = Int(faultline_msg_length(message))
-      let bytes = UnsafeRawBufferPointer(start: faultline_msg_bytes(message), count: length)
-      collector.replies.append(Array(bytes))
-      return Int32(NL_OK.rawValue)
-    }, context)
-    nl_socket_modify_cb(socket, NL_CB_ACK, NL_CB_CUSTOM, { _, context in
-      guard let context else { return Int32(NL_STOP.rawValue) }
-      Unmanaged<ReplyCollector>.fromOpaque(context).takeUnretainedValue().acknowledged = true
-      return Int32(NL_STOP.rawValue)
-    }, context)
+    nl_socket_modify_cb(
+      socket, NL_CB_VALID, NL_CB_CUSTOM,
+      { message, context in
+        guard let message, let context else { return Int32(NL_SKIP.rawValue) }
+        let collector = Unmanaged<ReplyCollector>.fromOpaque(context).takeUnretainedValue()
+        let length = Int(faultline_msg_length(message))
+        let bytes = UnsafeRawBufferPointer(start: faultline_msg_bytes(message), count: length)
+        collector.replies.append(Array(bytes))
+        return Int32(NL_OK.rawValue)
+      }, context)
+    nl_socket_modify_cb(
+      socket, NL_CB_ACK, NL_CB_CUSTOM,
+      { _, context in
+        guard let context else { return Int32(NL_STOP.rawValue) }
+        Unmanaged<ReplyCollector>.fromOpaque(context).takeUnretainedValue().acknowledged = true
+        return Int32(NL_STOP.rawValue)
+      }, context)
     defer {
       nl_socket_modify_cb(socket, NL_CB_VALID, NL_CB_DEFAULT, nil, nil)
       nl_socket_modify_cb(socket, NL_CB_ACK, NL_CB_DEFAULT, nil, nil)
@@ -140,7 +145,8 @@ final class NetlinkSocket {
   }
 
   private static func libnlError(_ operation: String, _ rc: Int32) -> KernelError {
-    KernelError.system(operation, errno: errno(fromLibnl: rc), kernelMessage: String(cString: nl_geterror(rc)))
+    KernelError.system(
+      operation, errno: errno(fromLibnl: rc), kernelMessage: String(cString: nl_geterror(rc)))
   }
 
   /// libnl error codes that have an errno equivalent.

@@ -65,7 +65,9 @@ enum NamespaceThread {
     guard fstat(fd, &info) == 0 else { throw KernelError.system("fstat \(path)", errno: errno) }
     if faultline_setns(fd, faultline_clone_newnet()) != 0 {
       let code = errno
-      if code == EPERM { throw KernelError.missingCapabilities(["CAP_SYS_ADMIN"], operation: "setns into \(path)") }
+      if code == EPERM {
+        throw KernelError.missingCapabilities(["CAP_SYS_ADMIN"], operation: "setns into \(path)")
+      }
       if code == EINVAL { throw KernelError.notANamespace(path) }
       throw KernelError.system("setns \(path)", errno: code)
     }

@@ -68,11 +68,16 @@ func tcmsg(ifindex: Int32, handle: UInt32 = 0, parent: UInt32 = 0) -> [UInt8] {
 
 extension NetlinkSocket {
   /// The root qdisc of `ifindex` (`tc qdisc show dev IF root`).
+  ///
+  /// A dump filtered here rather than a GET: Linux 6.1 answers RTM_GETQDISC only through a
+  /// notification (`NLM_F_ECHO`), which would also be broadcast to every `tc monitor`.
   func rootQdisc(ifindex: Int32, interface: String) throws(KernelError) -> QdiscSnapshot? {
     let replies = try request(
-      "RTM_GETQDISC root of \(interface)", type: Int32(RTM_GETQDISC), flags: 0,
-      header: tcmsg(ifindex: ifindex, parent: rootParent), attributes: [], expectReply: true)
-    return replies.lazy.compactMap { QdiscSnapshot(message: $0) }.first
+      "RTM_GETQDISC dump for \(interface)", type: Int32(RTM_GETQDISC), flags: NLM_F_DUMP,
+      header: tcmsg(ifindex: ifindex), attributes: [], dump: true)
+    return replies.lazy.compactMap { QdiscSnapshot(message: $0) }.first {
+      $0.ifindex == ifindex && $0.parent == rootParent
+    }
   }
 
   /// Creates or replaces the root qdisc (`tc qdisc replace dev IF root handle H: KIND …`).
@@ -97,15 +102,27 @@ extension NetlinkSocket {
       header: tcmsg(ifindex: ifindex, handle: handle, parent: rootParent), attributes: [])
   }
 
-  /// How many classes hang under the qdisc `handle` of `ifindex` (`tc class show dev IF`).
-  func classCount(ifindex: Int32, interface: String, under handle: UInt32) throws(KernelError) -> Int {
-    let replies = try request(
+  /// What hangs under the root qdisc `root` that recreating it from its options would lose: child
+  /// qdiscs given a handle, and the classes of kinds whose classes are always user-made (htb, hfsc, …).
+  /// tbf's or prio's built-in classes do not count: the kernel recreates them with the qdisc.
+  func userChildren(ifindex: Int32, interface: String, under root: QdiscSnapshot) throws(KernelError) -> Int {
+    let qdiscs = try request(
+      "RTM_GETQDISC dump for \(interface)", type: Int32(RTM_GETQDISC), flags: NLM_F_DUMP,
+      header: tcmsg(ifindex: ifindex), attributes: [], dump: true
+    ).compactMap { QdiscSnapshot(message: $0) }
+    let children = qdiscs.filter {
+      $0.ifindex == ifindex && $0.parent != rootParent && $0.parent >> 16 == root.handle >> 16
+        && $0.handle >> 16 != 0
+    }.count
+    guard ["htb", "hfsc", "cbq", "drr", "qfq", "ets"].contains(root.kind) else { return children }
+    let classes = try request(
       "RTM_GETTCLASS dump of \(interface)", type: Int32(RTM_GETTCLASS), flags: NLM_F_DUMP,
       header: tcmsg(ifindex: ifindex), attributes: [], dump: true)
-    return replies.filter { bytes in
-      let reader = NetlinkReader(bytes)
-      return bytes.count >= 36 && reader.u16(at: 4) == UInt16(RTM_NEWTCLASS)
-        && Int32(bitPattern: reader.u32(at: 20)) == ifindex && reader.u32(at: 24) >> 16 == handle >> 16
-    }.count
+    return children
+      + classes.filter { bytes in
+        let reader = NetlinkReader(bytes)
+        return bytes.count >= 36 && reader.u16(at: 4) == UInt16(RTM_NEWTCLASS)
+          && Int32(bitPattern: reader.u32(at: 20)) == ifindex && reader.u32(at: 24) >> 16 == root.handle >> 16
+      }.count
   }
 }

@@ -21,8 +21,10 @@ struct Inject: AsyncParsableCommand {
   @OptionGroup var namespace: NamespaceOptions
 
   @Option(help: ArgumentHelp("Added delay.", valueName: "D")) var delay: String?
-  @Option(help: ArgumentHelp("Random variation of the delay (needs --delay).", valueName: "D")) var jitter: String?
-  @Option(help: ArgumentHelp("Correlation of successive jitter values.", valueName: "P")) var correlation: String?
+  @Option(help: ArgumentHelp("Random variation of the delay (needs --delay).", valueName: "D")) var jitter:
+    String?
+  @Option(help: ArgumentHelp("Correlation of successive jitter values.", valueName: "P")) var correlation:
+    String?
   @Option(help: ArgumentHelp("Jitter shape: uniform, normal, pareto, paretonormal.", valueName: "NAME"))
   var distribution: String?
   @Option(help: ArgumentHelp("Random packet loss.", valueName: "P")) var loss: String?
@@ -37,19 +39,25 @@ struct Inject: AsyncParsableCommand {
     help: ArgumentHelp("Gilbert-Elliott loss model.", valueName: "P[,R,1-H,1-K]"))
   var lossGemodel: String?
   @Option(help: ArgumentHelp("Packet duplication.", valueName: "P")) var duplicate: String?
-  @Option(name: .customLong("duplicate-correlation"), help: ArgumentHelp("Duplication correlation.", valueName: "P"))
+  @Option(
+    name: .customLong("duplicate-correlation"), help: ArgumentHelp("Duplication correlation.", valueName: "P")
+  )
   var duplicateCorrelation: String?
   @Option(help: ArgumentHelp("Single-bit corruption.", valueName: "P")) var corrupt: String?
-  @Option(name: .customLong("corrupt-correlation"), help: ArgumentHelp("Corruption correlation.", valueName: "P"))
+  @Option(
+    name: .customLong("corrupt-correlation"), help: ArgumentHelp("Corruption correlation.", valueName: "P"))
   var corruptCorrelation: String?
-  @Option(help: ArgumentHelp("Send packets immediately, ahead of delayed ones (needs --delay).", valueName: "P"))
+  @Option(
+    help: ArgumentHelp("Send packets immediately, ahead of delayed ones (needs --delay).", valueName: "P"))
   var reorder: String?
-  @Option(name: .customLong("reorder-correlation"), help: ArgumentHelp("Reordering correlation.", valueName: "P"))
+  @Option(
+    name: .customLong("reorder-correlation"), help: ArgumentHelp("Reordering correlation.", valueName: "P"))
   var reorderCorrelation: String?
   @Option(help: ArgumentHelp("Reorder every Nth packet (with --reorder).", valueName: "N")) var gap: String?
   @Option(
     help: ArgumentHelp(
-      "Bandwidth limit with optional framing overheads.", valueName: "RATE[,PACKET-OVERHEAD,CELL-SIZE,CELL-OVERHEAD]"))
+      "Bandwidth limit with optional framing overheads.",
+      valueName: "RATE[,PACKET-OVERHEAD,CELL-SIZE,CELL-OVERHEAD]"))
   var rate: String?
   @Option(help: ArgumentHelp("Release packets in slots.", valueName: "MIN[,MAX][,packets=N][,bytes=N]"))
   var slot: String?
@@ -62,7 +70,8 @@ struct Inject: AsyncParsableCommand {
   @Flag(help: "Replace a root qdisc faultline did not create; it is restored on revert.") var force = false
   @Flag(name: .customLong("dry-run"), help: "Print what would be sent and change nothing.") var dryRun = false
   @Option(help: "Output format.") var output: OutputFormat = .text
-  @Option(name: .customLong("state-dir"), help: "Journal directory.") var stateDir: String = Journal.defaultDirectory
+  @Option(name: .customLong("state-dir"), help: "Journal directory.") var stateDir: String = Journal
+    .defaultDirectory
 
   /// The fault the flags describe, validated.
   func fault() throws -> NetemFault {
@@ -70,16 +79,20 @@ struct Inject: AsyncParsableCommand {
     let flags: [(String, String?)] = [
       ("delay", delay), ("jitter", jitter), ("correlation", correlation), ("distribution", distribution),
       ("loss", loss), ("loss-correlation", lossCorrelation), ("loss-state", lossState),
-      ("loss-gemodel", lossGemodel), ("duplicate", duplicate), ("duplicate-correlation", duplicateCorrelation),
+      ("loss-gemodel", lossGemodel), ("duplicate", duplicate),
+      ("duplicate-correlation", duplicateCorrelation),
       ("corrupt", corrupt), ("corrupt-correlation", corruptCorrelation), ("reorder", reorder),
-      ("reorder-correlation", reorderCorrelation), ("gap", gap), ("rate", rate), ("slot", slot), ("limit", limit),
+      ("reorder-correlation", reorderCorrelation), ("gap", gap), ("rate", rate), ("slot", slot),
+      ("limit", limit),
     ]
     do {
       for case (let key, let value?) in flags { try fault.set(key, to: value) }
       if ecn { try fault.set("ecn", to: "true") }
       return try fault.validated()
     } catch {
-      throw CLIError(message: "--\(error.field ?? "fault"): \(error.message)".replacingOccurrences(of: "--fault: ", with: ""), code: 2)
+      throw CLIError(
+        message: "--\(error.field ?? "fault"): \(error.message)".replacingOccurrences(
+          of: "--fault: ", with: ""), code: 2)
     }
   }
 
@@ -101,7 +114,8 @@ struct Inject: AsyncParsableCommand {
       return
     }
     let logger = makeLogger()
-    let injector = Injector(kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger)
+    let injector = Injector(
+      kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger)
     let active: ActiveFault
     do {
       active = try await injector.inject(experiment, force: force)
@@ -137,7 +151,8 @@ struct Inject: AsyncParsableCommand {
           while clock.now < end {
             if showCountdown {
               let left = Int(((end - clock.now).milliseconds / 1000).rounded(.up))
-              FileHandle.standardError.write(Data("\r\u{1B}[Kreverting in \(left)s (Ctrl-C to revert now)".utf8))
+              FileHandle.standardError.write(
+                Data("\r\u{1B}[Kreverting in \(left)s (Ctrl-C to revert now)".utf8))
             }
             try? await Task.sleep(until: min(end, clock.now + .seconds(1)), clock: clock)
             if Task.isCancelled { return nil }
@@ -156,20 +171,23 @@ struct Inject: AsyncParsableCommand {
   }
 
   private func printDryRun(_ experiment: Experiment) {
-    let table = try? experiment.fault.jitter > .zero
+    let table =
+      try? experiment.fault.jitter > .zero
       ? DistributionTable.table(for: experiment.fault.distribution ?? .uniform) : nil
     let parameters = NetemParameters(experiment.fault, distribution: table)
     let options = parameters.encodedOptions()
     let tc =
       "tc \(netnsPrefix(experiment.target.namespace))qdisc replace dev \(experiment.target.interface) root "
       + "handle \(formatHandle(NetemKernel.handle)) netem \(parameters.tcDescription)"
+      + (experiment.fault.distribution.map { " distribution \($0.rawValue)" } ?? "")
     switch output {
     case .text:
       print("dry run: nothing will be changed")
       print("target:  \(experiment.target.interface) in netns \(experiment.target.namespace)")
       print("fault:   \(experiment.fault.summary)")
-      print("request: RTM_NEWQDISC (NLM_F_CREATE|NLM_F_REPLACE) parent root handle fa17: kind netem, "
-        + "TCA_OPTIONS \(options.count) bytes")
+      print(
+        "request: RTM_NEWQDISC (NLM_F_CREATE|NLM_F_REPLACE) parent root handle fa17: kind netem, "
+          + "TCA_OPTIONS \(options.count) bytes")
       print("as tc:   \(tc)")
     case .json:
       printJSON([
@@ -190,7 +208,8 @@ struct Inject: AsyncParsableCommand {
       fflush(nil)
     case .json:
       printJSON([
-        "event": "applied", "id": active.experiment.id, "name": active.experiment.name, "interface": interface,
+        "event": "applied", "id": active.experiment.id, "name": active.experiment.name,
+        "interface": interface,
         "netns": plan.namespace.path, "netns_inode": Int(plan.namespace.inode),
         "applied": jsonObject(active.report.applied.fault.plainFields), "tc": active.report.tcLine,
         "verified": true, "replaced": plan.replacing?.summary as Any,
@@ -201,7 +220,10 @@ struct Inject: AsyncParsableCommand {
   private func printReverted(_ outcome: RevertOutcome, reason: RevertReason) {
     switch output {
     case .text: print("reverted \(interface) (\(reason.rawValue)): \(describe(outcome))")
-    case .json: printJSON(["event": "reverted", "interface": interface, "reason": reason.rawValue, "outcome": describe(outcome)])
+    case .json:
+      printJSON([
+        "event": "reverted", "interface": interface, "reason": reason.rawValue, "outcome": describe(outcome),
+      ])
     }
   }
 }

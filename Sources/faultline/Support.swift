@@ -33,7 +33,9 @@ extension AsyncParsableCommand {
   /// Logs to stderr at `FAULTLINE_LOG_LEVEL` (default warning for the CLI).
   func makeLogger(default level: Logger.Level = .warning) -> Logger {
     var logger = Logger(label: "faultline")
-    let env = ProcessInfo.processInfo.environment["FAULTLINE_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+    let env = ProcessInfo.processInfo.environment["FAULTLINE_LOG_LEVEL"].flatMap {
+      Logger.Level(rawValue: $0)
+    }
     logger.logLevel = env ?? level
     return logger
   }

@@ -6,7 +6,8 @@ struct NamespaceOptions: ParsableArguments {
   @Option(
     name: .long,
     help: ArgumentHelp(
-      "Network namespace: a name under /run/netns, or a path such as /proc/PID/ns/net.", valueName: "NAME|PATH"))
+      "Network namespace: a name under /run/netns, or a path such as /proc/PID/ns/net.",
+      valueName: "NAME|PATH"))
   var netns: String?
 
   @Option(name: .long, help: "Use the network namespace of process PID.")

@@ -1,0 +1,64 @@
+# faultline — build, test (host + real-kernel VM), format.
+#
+#   make test     installs what it needs, runs the unit tests on the host, the privileged suite
+#                 inside a qemu VM on Debian's stock kernel (sch_netem), and the Python suites.
+#   make vm-test  only the privileged suite in the VM.
+#   make format / make lint
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+SWIFT ?= swift
+PYTHON ?= python3
+XCTEST := .build/debug/faultlinePackageTests.xctest
+APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev libcap2-bin iproute2 qemu-system-x86 busybox-static cpio kmod
+STAMP := .build-deps/stamp
+
+.PHONY: all deps build test unit-test vm-test python-test lint format clean
+
+all: build
+
+$(STAMP): Makefile scripts/peers/requirements.txt middleware/python/pyproject.toml
+	@echo "==> installing system packages (apt) and Python test peers (pip)"
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "    apt-get install$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r scripts/peers/requirements.txt croniter==7.0.0
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e 'middleware/python[test]'
+	@mkdir -p $(dir $(STAMP)) && touch $(STAMP)
+
+deps: $(STAMP)
+
+build: deps
+	@echo "==> swift build (a first build compiles swift-otel, gRPC and NIO: 7–15 minutes on 2 cores)"
+	$(SWIFT) build --build-tests 2>&1 | scripts/progress
+
+unit-test: build
+	@echo "==> unit tests on the host (the real-kernel suites are skipped here; vm-test runs them)"
+	$(SWIFT) test --skip-build
+
+vm-test: build
+	@echo "==> privileged suite in the real-kernel VM (this host's kernel has no sch_netem)"
+	@mkdir -p .build-vm/out
+	scripts/vm-test --timeout 2400 -- $(XCTEST) --testing-library swift-testing --filter RealKernel \
+	  | tee .build-vm/out/vm-test.log
+	@for suite in RealKernel; do \
+	  grep -q "Suite $$suite passed" .build-vm/out/vm-test.log || { echo "vm-test: $$suite did not pass"; exit 1; }; \
+	done
+
+python-test: deps
+	@echo "==> Python suites (middleware, OTLP receiver)"
+	$(PYTHON) -m pytest -q middleware/python/tests scripts/peers
+
+test: lint unit-test vm-test python-test
+	@echo "==> all tests passed"
+
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
+
+format:
+	$(SWIFT) format -i -r Sources Tests Package.swift
+
+clean:
+	rm -rf .build .build-vm .build-deps
