@@ -31,7 +31,7 @@ $(STAMP): Makefile scripts/peers/requirements.txt middleware/python/pyproject.to
 deps: $(STAMP)
 
 build: deps
-	@echo "==> swift build (a first build compiles swift-otel, gRPC and NIO: 7–15 minutes on 2 cores)"
+	@echo "==> swift build (a first build compiles the Swift dependencies: a few minutes on 2 cores)"
 	$(SWIFT) build --build-tests 2>&1 | scripts/progress
 
 unit-test: build

@@ -14,27 +14,22 @@ let package = Package(
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
   ],
   targets: [
-    // C libraries, imported only by NetemKernel.
+    // libnl-route-3 and libcap behind one module, imported only by NetemKernel.
     .systemLibrary(
-      name: "CNetlink",
+      name: "CLinux",
       pkgConfig: "libnl-route-3.0",
-      providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
-    ),
-    .systemLibrary(
-      name: "CLibcap",
-      pkgConfig: "libcap",
-      providers: [.apt(["libcap-dev"])]
+      providers: [.apt(["libnl-3-dev", "libnl-route-3-dev", "libcap-dev"])]
     ),
     // Pure values: fault parameters, units, validation, schedules, profiles. No I/O.
     .target(
       name: "FaultModel",
       dependencies: [.product(name: "Yams", package: "Yams")]
     ),
-    // The only importer of CNetlink / CLibcap.
+    // The only importer of CLinux.
     .target(
       name: "NetemKernel",
       dependencies: [
-        "FaultModel", "CNetlink", "CLibcap",
+        "FaultModel", "CLinux",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),

@@ -1,4 +1,4 @@
-import CLibcap
+import CLinux
 import FaultModel
 import Glibc
 

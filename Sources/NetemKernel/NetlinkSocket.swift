@@ -1,4 +1,4 @@
-import CNetlink
+import CLinux
 import Glibc
 
 /// A route-netlink socket (libnl `struct nl_sock`), bound to the network namespace of the thread

@@ -1,4 +1,4 @@
-import CNetlink
+import CLinux
 import Glibc
 
 /// A qdisc as the kernel dumps it (`tc qdisc show`): enough to recognise it and to recreate it.

@@ -100,10 +100,7 @@ extension RealKernel {
     @Test func foreignQdiscIsRefusedWithoutForceAndRestoredAfterForce() throws {
       let net = try TestNetwork()
       defer { net.close() }
-      try must([
-        "tc", "-n", net.a, "qdisc", "add", "dev", "va", "root", "handle", "8001:", "tbf", "rate", "1mbit",
-        "burst", "32kb", "latency", "400ms",
-      ])
+      try net.addForeignTbf()
       let before = try net.tcShow()
       let refused = try faultline([
         "inject", "--netns", net.a, "--interface", "va", "--delay", "10ms", "--duration", "1s", "--state-dir",
@@ -146,10 +143,7 @@ extension RealKernel {
     @Test func afterSigkillRevertAllRemovesTheOrphanAndRestoresTheForeignQdisc() throws {
       let net = try TestNetwork()
       defer { net.close() }
-      try must([
-        "tc", "-n", net.a, "qdisc", "add", "dev", "va", "root", "handle", "8001:", "tbf", "rate", "1mbit",
-        "burst", "32kb", "latency", "400ms",
-      ])
+      try net.addForeignTbf()
       let before = try net.tcShow()
       let state = "/tmp/fl-kill-\(UUID().uuidString)"
       let process = Process()

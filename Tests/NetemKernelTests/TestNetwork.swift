@@ -113,6 +113,15 @@ final class TestNetwork {
     return (rtt["median"] ?? .infinity, json["loss_pct"] as? Double ?? 100)
   }
 
+  /// A root qdisc faultline did not create: `tc qdisc add dev va root handle 8001: tbf …`.
+  func addForeignTbf() throws {
+    try must([
+      "tc", "-n", a, "qdisc", "add", "dev", "va", "root", "handle", "8001:", "tbf", "rate", "1mbit", "burst",
+      "32kb",
+      "latency", "400ms",
+    ])
+  }
+
   /// `tc -n a qdisc show dev va`.
   func tcShow(_ dev: String = "va") throws -> String {
     try must(["tc", "-n", a, "qdisc", "show", "dev", dev]).trimmingCharacters(in: .whitespacesAndNewlines)

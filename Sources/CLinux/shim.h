@@ -1,16 +1,14 @@
-// C shim for libnl-route-3, imported only by the NetemKernel target.
+// C shim for libnl-route-3 and libcap: the one C boundary, imported only by the NetemKernel target.
+// (One module, not two: two system modules that both include glibc headers clash in a clean build.)
 //
 // Small static inline helpers cover what Swift cannot call directly (macros, setsockopt option
 // names that libnl 3.7 does not expose, the extended-ack parsing that libnl 3.7 lacks).
-#ifndef FAULTLINE_CNETLINK_SHIM_H
-#define FAULTLINE_CNETLINK_SHIM_H
-
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1
-#endif
+#ifndef FAULTLINE_CLINUX_SHIM_H
+#define FAULTLINE_CLINUX_SHIM_H
 
 #include <errno.h>
-#include <sched.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <linux/netlink.h>
@@ -46,10 +44,18 @@ struct faultline_nl_status {
   char message[512];  // NLMSGERR_ATTR_MSG, empty when the kernel gave none
 };
 
-/// `setns(2)`; declared by glibc only under _GNU_SOURCE.
+/// Drops `cap` from the bounding set (needs CAP_SETPCAP; harmless failure otherwise).
+static inline int faultline_drop_bound(cap_value_t cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
+
+// glibc declares setns(2) only under _GNU_SOURCE, which must not be defined here: it changes the
+// layout names of fd_set and clashes with the toolchain's own C modules (Dispatch) in a clean build.
+extern int setns(int fd, int nstype);
+
+/// `setns(2)`.
 static inline int faultline_setns(int fd, int nstype) { return setns(fd, nstype); }
 
-static inline int faultline_clone_newnet(void) { return CLONE_NEWNET; }
+/// `CLONE_NEWNET` from <linux/sched.h>.
+static inline int faultline_clone_newnet(void) { return 0x40000000; }
 
 /// Asks the kernel for extended acks (error text) and capped acks (no echo of the request).
 static inline int faultline_enable_ext_ack(struct nl_sock *sk) {
