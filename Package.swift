@@ -5,7 +5,8 @@ let package = Package(
   name: "faultline",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "faultline", targets: ["faultline"])
+    .executable(name: "faultline", targets: ["faultline"]),
+    .library(name: "ChaosAnnotations", targets: ["ChaosAnnotations"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -37,11 +38,13 @@ let package = Package(
     .target(
       name: "FaultAgent",
       dependencies: [
-        "FaultModel", "NetemKernel",
+        "FaultModel", "NetemKernel", "ChaosAnnotations",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
+    // Dependency-free reader (and the format) of the annotation file, for applications.
+    .target(name: "ChaosAnnotations"),
     .executableTarget(
       name: "faultline",
       dependencies: [
@@ -54,5 +57,7 @@ let package = Package(
     ),
     .testTarget(name: "FaultModelTests", dependencies: ["FaultModel"]),
     .testTarget(name: "NetemKernelTests", dependencies: ["NetemKernel", "FaultModel"]),
+    .testTarget(
+      name: "ChaosAnnotationsTests", dependencies: ["ChaosAnnotations", "FaultAgent", "FaultModel"]),
   ]
 )

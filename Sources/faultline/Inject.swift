@@ -72,6 +72,16 @@ struct Inject: AsyncParsableCommand {
   @Option(help: "Output format.") var output: OutputFormat = .text
   @Option(name: .customLong("state-dir"), help: "Journal directory.") var stateDir: String = Journal
     .defaultDirectory
+  @Option(
+    help: ArgumentHelp(
+      "Annotation file app middleware reads (default: $FAULTLINE_ANNOTATIONS or /var/run/faultline/annotations).",
+      valueName: "FILE"))
+  var annotations: String = AnnotationWriter.defaultPath
+  @Option(
+    name: .customLong("annotation-compat-key"),
+    help: ArgumentHelp(
+      "Extra key carrying the experiment name, e.g. chaos-mesh.org/experiment.", valueName: "KEY"))
+  var annotationCompatKey: String?
 
   /// The fault the flags describe, validated.
   func fault() throws -> NetemFault {
@@ -124,13 +134,24 @@ struct Inject: AsyncParsableCommand {
       throw CLIError(error)
     }
     printApplied(active)
+    let publisher = AnnotationWriter(path: annotations, compatKey: annotationCompatKey)
+    await publish(logger) { try await publisher.started(experiment, at: active.entry.startedAt) }
 
     let reason = await hold(for: holdFor)
     do {
       let outcome = try await injector.revert(active.entry, reason: reason)
+      await publish(logger) { try await publisher.ended(id: experiment.id) }
       printReverted(outcome, reason: reason)
     } catch {
       throw CLIError(error)
+    }
+  }
+
+  /// Updates the annotation file; a failure is reported but never fails or delays the fault itself.
+  private func publish(_ logger: Logger, _ body: () async throws -> Void) async {
+    do { try await body() } catch {
+      FileHandle.standardError.write(
+        Data("faultline: warning: cannot write annotation file \(annotations): \(error)\n".utf8))
     }
   }
 

@@ -16,7 +16,7 @@ extension RealKernel {
       let result = try faultline([
         "inject", "--netns", net.a, "--interface", "va", "--delay", "100ms", "--jitter", "10ms",
         "--correlation", "25%",
-        "--loss", "5%", "--duration", "2s", "--state-dir", state,
+        "--loss", "5%", "--duration", "2s", "--state-dir", state, "--annotations", state + "/annotations",
       ])
       print(result.stdout)
       #expect(result.status == 0, "\(result.stderr)")
@@ -25,6 +25,9 @@ extension RealKernel {
       #expect(Date().timeIntervalSince(start) >= 2)
       #expect(try !net.tcShow().contains("netem"))
       #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/active").isEmpty)
+      #expect(
+        try String(contentsOfFile: state + "/annotations", encoding: .utf8)
+          == "chaos.experiment/active=\"false\"\n")
     }
 
     @Test(arguments: [
@@ -172,7 +175,8 @@ extension RealKernel {
       process.executableURL = URL(fileURLWithPath: faultlineBinary)
       process.arguments = [
         "inject", "--netns", net.a, "--interface", "va", "--delay", "30ms", "--duration", "20s",
-        "--state-dir", "/tmp/fl-status",
+        "--state-dir", "/tmp/fl-status", "--annotations", "/tmp/fl-status/annotations", "--name",
+        "status-demo",
       ]
       process.standardOutput = FileHandle.nullDevice
       try process.run()
@@ -187,6 +191,17 @@ extension RealKernel {
         status.stdout.contains("va: netem fa17: root (faultline) limit 1000 delay 30ms"), "\(status.stdout)")
       let json = try faultline(["status", "--netns", net.a, "--output", "json"])
       #expect(json.stdout.contains("\"delay_ms\":30"), "\(json.stdout)")
+      // While the fault is on, the annotation file says so (written right after the apply).
+      var annotations = ""
+      for _ in 0..<50 where !annotations.contains("active=\"true\"") {
+        annotations = (try? String(contentsOfFile: "/tmp/fl-status/annotations", encoding: .utf8)) ?? ""
+        Thread.sleep(forTimeInterval: 0.05)
+      }
+      print("annotation file during the fault:\n\(annotations)")
+      #expect(annotations.contains("chaos.experiment/active=\"true\""))
+      #expect(annotations.contains("chaos.experiment/name=\"status-demo\""))
+      #expect(annotations.contains("chaos.experiment/interface=\"va\""))
+      #expect(annotations.contains("chaos.experiment/fault=\"delay=30ms\""))
     }
   }
 }

@@ -1,0 +1,67 @@
+import ChaosAnnotations
+import Foundation
+
+/// Publishes the active experiments to the shared annotation file that app middleware reads.
+///
+/// Same format as the Kubernetes Downward API annotations file. Replaced atomically (temp file in
+/// the same directory, fsync, rename, mode 0644) so a reader never sees a partial file.
+public actor AnnotationWriter {
+  /// The default path: `FAULTLINE_ANNOTATIONS`, else `/var/run/faultline/annotations`.
+  public static var defaultPath: String { ExperimentReader.defaultPath }
+
+  /// The file written.
+  public let url: URL
+  /// An extra key carrying the names, for middleware written for Chaos Mesh (e.g. `chaos-mesh.org/experiment`).
+  public let compatKey: String?
+  private var active: [(Experiment, Date)] = []
+
+  /// A writer of `path`.
+  public init(path: String = AnnotationWriter.defaultPath, compatKey: String? = nil) {
+    url = URL(fileURLWithPath: path)
+    self.compatKey = compatKey
+  }
+
+  /// Adds an experiment that started at `start` and rewrites the file.
+  public func started(_ experiment: Experiment, at start: Date) throws {
+    active.removeAll { $0.0.id == experiment.id }
+    active.append((experiment, start))
+    try write()
+  }
+
+  /// Removes an experiment and rewrites the file.
+  public func ended(id: String) throws {
+    active.removeAll { $0.0.id == id }
+    try write()
+  }
+
+  /// Writes the current state (`chaos.experiment/active="false"` when nothing is active).
+  public func write() throws {
+    try FileManager.default.createDirectory(
+      at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try writeAtomically(
+      Data(AnnotationFormat.render(Self.annotations(for: active, compatKey: compatKey)).utf8), to: url)
+  }
+
+  /// The `chaos.experiment/…` keys for a set of active experiments.
+  static func annotations(for active: [(Experiment, Date)], compatKey: String?) -> [String: String] {
+    guard !active.isEmpty else { return ["chaos.experiment/active": "false"] }
+    let formatter = ISO8601DateFormatter()
+    func list(_ f: (Experiment) -> String) -> String { active.map { f($0.0) }.joined(separator: ",") }
+    var result = [
+      "chaos.experiment/active": "true",
+      "chaos.experiment/name": list(\.name),
+      "chaos.experiment/id": list(\.id),
+      "chaos.experiment/interface": list(\.target.interface),
+      "chaos.experiment/started-at": formatter.string(from: active.map(\.1).min()!),
+      "chaos.experiment/fault": active.map(\.0.fault.summary).joined(separator: "; "),
+    ]
+    let ends = active.compactMap { item in
+      item.0.duration.map { item.1.addingTimeInterval(Double($0.nanoseconds) / 1e9) }
+    }
+    if ends.count == active.count, let last = ends.max() {
+      result["chaos.experiment/ends-at"] = formatter.string(from: last)
+    }
+    if let compatKey { result[compatKey] = list(\.name) }
+    return result
+  }
+}

@@ -1,0 +1,143 @@
+import ChaosAnnotations
+import FaultModel
+import Foundation
+import Testing
+
+@testable import FaultAgent
+
+@Suite struct AnnotationTests {
+  private func tempPath() -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fl-ann-\(UUID().uuidString)")
+    return dir.appendingPathComponent("annotations").path
+  }
+
+  private func experiment(_ name: String, duration: Duration? = .seconds(300)) throws -> Experiment {
+    var fault = NetemFault()
+    try fault.set("delay", to: "500ms")
+    try fault.set("loss", to: "1%")
+    return Experiment(name: name, target: FaultTarget(interface: "eth0"), fault: fault, duration: duration)
+  }
+
+  @Test func quotingMatchesGosStrconvQuote() {
+    #expect(AnnotationFormat.quote("plain") == "\"plain\"")
+    #expect(AnnotationFormat.quote("a\"b\\c\nd\te\u{01}") == "\"a\\\"b\\\\c\\nd\\te\\x01\"")
+    #expect(AnnotationFormat.quote("ünï") == "\"ünï\"")
+  }
+
+  @Test func renderedFilesParseBackIncludingEscapesAndForeignKeys() {
+    let values = ["chaos.experiment/name": "a \"quoted\" name\nwith newline", "app": "checkout", "x": "\\"]
+    let text =
+      AnnotationFormat.render(values) + "kubernetes.io/config.seen=\"2026-11-22T05:00:00Z\"\nnot a line\n"
+    var expected = values
+    expected["kubernetes.io/config.seen"] = "2026-11-22T05:00:00Z"
+    #expect(AnnotationFormat.parse(text) == expected)
+    #expect(AnnotationFormat.unquote("\"\\u00e9\\101\"") == "éA")
+    #expect(AnnotationFormat.unquote("\"unterminated") == nil)
+  }
+
+  @Test func writerPublishesActiveThenInactiveAndTheReaderFollows() async throws {
+    let path = tempPath()
+    let writer = AnnotationWriter(path: path, compatKey: "chaos-mesh.org/experiment")
+    let reader = ExperimentReader(path: path)
+    #expect(reader.current() == nil)
+    let first = try experiment("payment-latency")
+    let start = Date(timeIntervalSince1970: 1_795_323_600)  // 2026-11-22T05:00:00Z
+    try await writer.started(first, at: start)
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    #expect(text.contains("chaos.experiment/active=\"true\"\n"))
+    #expect(text.contains("chaos.experiment/started-at=\"2026-11-22T05:00:00Z\""))
+    #expect(text.contains("chaos.experiment/ends-at=\"2026-11-22T05:05:00Z\""))
+    #expect(text.contains("chaos.experiment/fault=\"delay=500ms loss=1%\""))
+    #expect(text.contains("chaos-mesh.org/experiment=\"payment-latency\""))
+    let attributes = try FileManager.default.attributesOfItem(atPath: path)
+    #expect((attributes[.posixPermissions] as? Int) == 0o644)
+    #expect(reader.current()?.names == ["payment-latency"])
+    #expect(reader.current()?.ids == [first.id])
+
+    let second = try experiment("open-ended", duration: nil)
+    try await writer.started(second, at: start)
+    #expect(reader.current()?.names == ["payment-latency", "open-ended"])
+    #expect(reader.current()?.interfaces == ["eth0", "eth0"])
+    #expect(try !String(contentsOfFile: path, encoding: .utf8).contains("ends-at"))
+
+    try await writer.ended(id: first.id)
+    try await writer.ended(id: second.id)
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == "chaos.experiment/active=\"false\"\n")
+    #expect(reader.current() == nil)
+  }
+
+  @Test func theReaderParsesOnlyWhenTheFileChanges() async throws {
+    let path = tempPath()
+    let writer = AnnotationWriter(path: path)
+    try await writer.started(try experiment("a"), at: Date())
+    let reader = ExperimentReader(path: path)
+    for _ in 0..<1000 { _ = reader.current() }
+    #expect(reader.parseCount == 1)
+    try await writer.started(try experiment("b"), at: Date())
+    #expect(reader.current()?.names == ["a", "b"])
+    #expect(reader.parseCount == 2)
+  }
+
+  @Test func aReaderHammeringTheFileWhileItFlipsNeverSeesATornFile() async throws {
+    let path = tempPath()
+    let writer = AnnotationWriter(path: path)
+    try await writer.write()
+    let stop = Date().addingTimeInterval(1.5)
+    async let reads: (Int, Int) = Task.hammerReads(path: path, until: stop)
+    var flips = 0
+    while Date() < stop {
+      let e = try experiment("flip-\(flips)")
+      try await writer.started(e, at: Date())
+      try await writer.ended(id: e.id)
+      flips += 1
+    }
+    let (total, torn) = await reads
+    #expect(flips > 10)
+    #expect(total > 100)
+    #expect(torn == 0)
+  }
+
+  @Test func thePythonMiddlewareReadsTheSwiftWrittenFile() async throws {
+    let path = tempPath()
+    let writer = AnnotationWriter(path: path)
+    let e = try experiment("cross \"language\"")
+    try await writer.started(e, at: Date())
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [
+      "python3", "-c",
+      "import sys, json; from faultline_middleware import read_annotations; "
+        + "print(json.dumps(read_annotations(sys.argv[1])))", path,
+    ]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    #expect(
+      process.terminationStatus == 0,
+      "install the middleware: pip install -e middleware/python (make test does)")
+    let parsed = try JSONSerialization.jsonObject(with: data) as? [String: String]
+    #expect(parsed?["chaos.experiment/name"] == "cross \"language\"")
+    #expect(parsed?["chaos.experiment/id"] == e.id)
+  }
+}
+
+extension Task where Success == Never, Failure == Never {
+  /// Reads the file as fast as possible until `until`; counts reads and torn (unparseable) contents.
+  static func hammerReads(path: String, until: Date) async -> (Int, Int) {
+    var total = 0
+    var torn = 0
+    while Date() < until {
+      guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+      total += 1
+      let parsed = AnnotationFormat.parse(text)
+      let lines = text.split(separator: "\n").count
+      if parsed["chaos.experiment/active"] == nil || parsed.count != lines || !text.hasSuffix("\n") {
+        torn += 1
+      }
+      await Task<Never, Never>.yield()
+    }
+    return (total, torn)
+  }
+}
