@@ -1,0 +1,173 @@
+import Foundation
+import Testing
+
+/// `faultline run` on the real kernel: scheduled windows, graceful shutdown, crash recovery.
+extension RealKernel {
+  @Suite struct RealKernelDaemonTests {
+    /// A fresh directory under the temporary directory.
+    private func makeDirectory(_ prefix: String) throws -> String {
+      let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString)"
+      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+      return path
+    }
+
+    /// Starts `faultline run`, its stderr (the logs) going to `log`.
+    private func startDaemon(profiles: String, state: String, log: String) throws -> Process {
+      _ = FileManager.default.createFile(atPath: log, contents: nil)
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: faultlineBinary)
+      process.arguments = ["run", "--profiles", profiles, "--state-dir", state]
+      process.standardOutput = FileHandle.nullDevice
+      process.standardError = FileHandle(forWritingAtPath: log)
+      try process.run()
+      return process
+    }
+
+    private func profile(_ name: String, netns: String, schedule: String? = nil, duration: String? = nil)
+      -> String
+    {
+      var text = "name: \(name)\n"
+      if let schedule { text += "schedule: \"\(schedule)\"\n" }
+      if let duration { text += "duration: \(duration)\n" }
+      text += "target:\n  interface: va\n  netns: \(netns)\nnetem:\n  delay: 50ms\n"
+      return text
+    }
+
+    private func hasNetem(_ net: TestNetwork) -> Bool {
+      (try? net.tcShow().contains("netem")) ?? false
+    }
+
+    @Test func scheduledWindowsApplyForTheirDurationAndSigtermRevertsAndExitsZero() throws {
+      let net = try TestNetwork()
+      defer { net.close() }
+      let profiles = try makeDirectory("fl-profiles")
+      let state = try makeDirectory("fl-state")
+      try profile("every6", netns: net.pathA, schedule: "@every 6s", duration: "2s")
+        .write(toFile: profiles + "/every6.yaml", atomically: true, encoding: .utf8)
+      let log = state + "/daemon.log"
+      let daemon = try startDaemon(profiles: profiles, state: state, log: log)
+      defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+
+      // Sample the qdisc every 100 ms; record each run of samples with netem present.
+      let start = Date()
+      var windows: [(start: Double, end: Double?)] = []
+      var wasPresent = false
+      while Date().timeIntervalSince(start) < 21 {
+        let present = hasNetem(net)
+        let t = Date().timeIntervalSince(start)
+        if present && !wasPresent { windows.append((t, nil)) }
+        if !present && wasPresent { windows[windows.count - 1].end = t }
+        wasPresent = present
+        Thread.sleep(forTimeInterval: 0.1)
+      }
+      let closed = windows.compactMap { w in w.end.map { (start: w.start, length: $0 - w.start) } }
+      print(
+        "measured: windows (start s, length s) = "
+          + closed.map { String(format: "(%.2f, %.2f)", $0.start, $0.length) }.joined(separator: ", ")
+          + (windows.last?.end == nil && !windows.isEmpty ? " + one still open" : ""))
+
+      kill(daemon.processIdentifier, SIGTERM)
+      waitForExit(daemon, seconds: 20)
+      let logText = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+      #expect(!daemon.isRunning)
+      #expect(daemon.terminationStatus == 0, "\(logText)")
+      #expect(!hasNetem(net), "netem left after SIGTERM")
+
+      #expect(closed.count >= 2, "\(logText)")
+      for window in closed {
+        #expect(abs(window.length - 2) <= 0.6, "window length \(window.length)")
+      }
+      for (a, b) in zip(closed, closed.dropFirst()) {
+        #expect(abs((b.start - a.start) - 6) <= 1.0, "windows start \(b.start - a.start) s apart")
+      }
+      #expect(logText.contains("fire"))
+      #expect(logText.contains("duration_elapsed"))
+      #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/active").isEmpty)
+    }
+
+    @Test func aRestartedDaemonRevertsTheFaultItsKilledPredecessorLeft() throws {
+      let net = try TestNetwork()
+      defer { net.close() }
+      let profiles = try makeDirectory("fl-profiles")
+      let empty = try makeDirectory("fl-empty")
+      let state = try makeDirectory("fl-state")
+      try profile("held", netns: net.pathA)
+        .write(toFile: profiles + "/held.yaml", atomically: true, encoding: .utf8)
+
+      let first = try startDaemon(profiles: profiles, state: state, log: state + "/first.log")
+      defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
+      let deadline = Date().addingTimeInterval(20)
+      while Date() < deadline, !hasNetem(net) { Thread.sleep(forTimeInterval: 0.1) }
+      #expect(hasNetem(net))
+      kill(first.processIdentifier, SIGKILL)
+      waitForExit(first)
+      #expect(hasNetem(net), "the orphan should still be there after SIGKILL")
+
+      let started = Date()
+      let second = try startDaemon(profiles: empty, state: state, log: state + "/second.log")
+      defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
+      let reconcileDeadline = Date().addingTimeInterval(10)
+      while Date() < reconcileDeadline, hasNetem(net) { Thread.sleep(forTimeInterval: 0.05) }
+      let reconcile = Date().timeIntervalSince(started)
+      print(String(format: "measured: reconcile after restart took %.2f s", reconcile))
+      #expect(!hasNetem(net))
+      #expect(reconcile < 5.0)  // includes the binary's start-up, ~2 s under TCG
+
+      kill(second.processIdentifier, SIGTERM)
+      waitForExit(second, seconds: 20)
+      let logText = (try? String(contentsOfFile: state + "/second.log", encoding: .utf8)) ?? ""
+      #expect(!second.isRunning)
+      #expect(second.terminationStatus == 0, "\(logText)")
+      #expect(logText.contains("crash_recovery"))
+      #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/active").isEmpty)
+    }
+    @Test func editingAProfileReappliesItAnInvalidEditKeepsItAndRemovingItReverts() throws {
+      let net = try TestNetwork()
+      defer { net.close() }
+      let profiles = try makeDirectory("fl-profiles")
+      let state = try makeDirectory("fl-state")
+      let file = profiles + "/held.yaml"
+      try profile("held", netns: net.pathA).write(toFile: file, atomically: true, encoding: .utf8)
+      let log = state + "/daemon.log"
+      let daemon = try startDaemon(profiles: profiles, state: state, log: log)
+      defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+
+      func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Double? {
+        let start = Date()
+        while Date().timeIntervalSince(start) < seconds {
+          if condition() { return Date().timeIntervalSince(start) }
+          Thread.sleep(forTimeInterval: 0.1)
+        }
+        return nil
+      }
+      let tc = { (try? net.tcShow()) ?? "" }
+      #expect(waitFor(20) { tc().contains("delay 50ms") } != nil)
+
+      try profile("held", netns: net.pathA).replacingOccurrences(of: "50ms", with: "80ms")
+        .write(toFile: file, atomically: true, encoding: .utf8)
+      let changed = waitFor(10) { tc().contains("delay 80ms") }
+      print("measured: edit re-applied after \(changed.map { String(format: "%.2f s", $0) } ?? "never")")
+      #expect(changed != nil, "\(tc())")
+
+      try (profile("held", netns: net.pathA) + "  bogus: 1\n").write(
+        toFile: file, atomically: true, encoding: .utf8)
+      Thread.sleep(forTimeInterval: 3)
+      #expect(tc().contains("delay 80ms"), "an invalid edit must keep the last good version")
+      let afterInvalid = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+      #expect(afterInvalid.contains("held.yaml:"), "\(afterInvalid)")
+
+      try FileManager.default.removeItem(atPath: file)
+      let removed = waitFor(10) { !tc().contains("netem") }
+      print("measured: removal reverted after \(removed.map { String(format: "%.2f s", $0) } ?? "never")")
+      #expect(removed != nil)
+
+      kill(daemon.processIdentifier, SIGTERM)
+      waitForExit(daemon, seconds: 20)
+      let logText = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+      #expect(!daemon.isRunning)
+      #expect(daemon.terminationStatus == 0, "\(logText)")
+      #expect(logText.contains("profile_removed"))
+      #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/active").isEmpty)
+    }
+  }
+}
