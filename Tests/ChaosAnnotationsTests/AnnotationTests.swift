@@ -83,7 +83,10 @@ import Testing
     let writer = AnnotationWriter(path: path)
     try await writer.write()
     let stop = Date().addingTimeInterval(1.5)
-    async let reads: (Int, Int) = Task.hammerReads(path: path, until: stop)
+    // A real thread, reading in parallel with the writer (not a task sharing the cooperative pool).
+    let counts = ReadCounts()
+    let reader = Thread { counts.hammer(path: path, until: stop) }
+    reader.start()
     var flips = 0
     while Date() < stop {
       let e = try experiment("flip-\(flips)")
@@ -91,10 +94,10 @@ import Testing
       try await writer.ended(id: e.id)
       flips += 1
     }
-    let (total, torn) = await reads
+    while !counts.finished { try await Task.sleep(for: .milliseconds(10)) }
     #expect(flips > 10)
-    #expect(total > 100)
-    #expect(torn == 0)
+    #expect(counts.total > 100)
+    #expect(counts.torn == 0)
   }
 
   @Test func thePythonMiddlewareReadsTheSwiftWrittenFile() async throws {
@@ -123,21 +126,26 @@ import Testing
   }
 }
 
-extension Task where Success == Never, Failure == Never {
-  /// Reads the file as fast as possible until `until`; counts reads and torn (unparseable) contents.
-  static func hammerReads(path: String, until: Date) async -> (Int, Int) {
-    var total = 0
-    var torn = 0
+/// Reads the file as fast as possible and counts reads and torn (unparseable) contents.
+final class ReadCounts: @unchecked Sendable {
+  private let lock = NSLock()
+  private var state = (total: 0, torn: 0, finished: false)
+
+  var total: Int { lock.withLock { state.total } }
+  var torn: Int { lock.withLock { state.torn } }
+  var finished: Bool { lock.withLock { state.finished } }
+
+  func hammer(path: String, until: Date) {
     while Date() < until {
       guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-      total += 1
       let parsed = AnnotationFormat.parse(text)
       let lines = text.split(separator: "\n").count
-      if parsed["chaos.experiment/active"] == nil || parsed.count != lines || !text.hasSuffix("\n") {
-        torn += 1
+      let isTorn = parsed["chaos.experiment/active"] == nil || parsed.count != lines || !text.hasSuffix("\n")
+      lock.withLock {
+        state.total += 1
+        if isTorn { state.torn += 1 }
       }
-      await Task<Never, Never>.yield()
     }
-    return (total, torn)
+    lock.withLock { state.finished = true }
   }
 }
