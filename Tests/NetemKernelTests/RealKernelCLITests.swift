@@ -59,6 +59,25 @@ extension RealKernel {
       #expect(try net.tcShow() == before)
     }
 
+    @Test func pidTargetsTheProcesssNamespace() throws {
+      let net = try TestNetwork()
+      defer { net.close() }
+      let sleeper = Process()
+      sleeper.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      sleeper.arguments = ["ip", "netns", "exec", net.a, "sleep", "60"]
+      try sleeper.run()
+      Thread.sleep(forTimeInterval: 0.5)
+      let pid = sleeper.processIdentifier
+      let result = try faultline([
+        "inject", "--pid", String(pid), "--interface", "va", "--delay", "10ms", "--duration", "1s",
+        "--state-dir",
+        "/tmp/fl-pid", "--annotations", "/tmp/fl-pid/annotations",
+      ])
+      #expect(result.status == 0, "\(result.stderr)")
+      #expect(result.stdout.contains("(/proc/\(pid)/ns/net)"), "\(result.stdout)")
+      #expect(try !net.tcShow().contains("netem"))
+    }
+
     @Test func aMissingCapabilityIsNamedWithWhatToDo() throws {
       let net = try TestNetwork()
       defer { net.close() }
