@@ -13,7 +13,9 @@ struct Faultline: AsyncParsableCommand {
       crash-safe journal, and reverts them when they end.
       """,
     version: faultlineVersion,
-    subcommands: [Inject.self, Revert.self, Status.self, Validate.self, ScheduleCommand.self, Run.self]
+    subcommands: [
+      Inject.self, Revert.self, Status.self, Validate.self, ScheduleCommand.self, Run.self, Plan.self,
+    ]
   )
 }
 

@@ -1,0 +1,162 @@
+import ArgumentParser
+import FaultModel
+import Foundation
+import KubeTargets
+
+/// `faultline plan`: what each profile would target now, without touching any qdisc.
+struct Plan: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Resolve every profile to its targets (pods on this node and their network namespaces) "
+      + "without touching any qdisc.",
+    discussion: """
+      Profiles with target.pods are resolved like the daemon does: the pods on this node that match \
+      (from the Kubernetes API: --kube-api, or the pod's service account), their network namespaces \
+      through kubelet's cgroups in --proc-root, then the selection mode (one, fixed:N, percent:N pick \
+      the same pods as `faultline run`, seeded by the profile name). Other profiles print their plain \
+      target. Matching pods that cannot be targets (not Running, hostNetwork, no process found) are \
+      reported on stderr.
+
+      JSON output (--output json) is one array of objects: profile, pod (namespace/name), uid, netns, \
+      netnsInode, interface, fault.
+
+      Example: faultline plan --profiles /etc/faultline/profiles --node-name "$NODE_NAME" --output json
+      """)
+
+  @Option(help: ArgumentHelp("The profile directory (or one file).", valueName: "DIR"))
+  var profiles: String
+
+  @Option(
+    name: .customLong("kube-api"),
+    help: ArgumentHelp(
+      "Kubernetes API URL (http:// allowed); default: in-cluster service account.", valueName: "URL"))
+  var kubeAPI: String?
+
+  @Option(
+    name: .customLong("node-name"),
+    help: ArgumentHelp("This node's name (default: $NODE_NAME).", valueName: "N"))
+  var nodeName: String?
+
+  @Option(
+    name: .customLong("proc-root"),
+    help: ArgumentHelp("Where the node's processes are (the host's /proc in a DaemonSet).", valueName: "DIR"))
+  var procRoot: String = "/proc"
+
+  @Option(help: "Output format: text (one line per target) or json (an array).")
+  var output: OutputFormat = .text
+
+  mutating func run() async throws {
+    guard FileManager.default.fileExists(atPath: profiles) else {
+      throw CLIError(message: "--profiles: \(profiles): no such file or directory", code: 2)
+    }
+    let loaded = ProfileLoader.loadPaths([profiles])
+    guard loaded.issues.isEmpty else {
+      for issue in loaded.issues { note(issue.description) }
+      throw CLIError(
+        message: "\(loaded.issues.count) problem\(plural(loaded.issues.count)) in the profiles "
+          + "(see faultline validate \(profiles))", code: 1)
+    }
+    let settings = KubeTargetsConfiguration(kubeAPI: kubeAPI, nodeName: nodeName, procRoot: procRoot)
+    var entries: [PlanEntry] = []
+    let podProfiles = loaded.profiles.filter { $0.pods != nil }
+    var resolutions: [String: PodTargetResolution] = [:]
+    if !podProfiles.isEmpty {
+      do {
+        let node = try settings.requireNodeName()
+        let api = try settings.apiConfiguration()
+        let logger = makeLogger()
+        resolutions = try await KubeAPIClient.withClient(configuration: api, logger: logger) { client in
+          let resolver = PodTargetResolver(client: client, nodeName: node, procRoot: settings.procRoot)
+          var results: [String: PodTargetResolution] = [:]
+          for profile in podProfiles {
+            results[profile.name] = try await resolver.resolve(
+              profile.pods!, seed: PodSelection.seed(forProfile: profile.name))
+          }
+          return results
+        }
+        for profile in podProfiles {
+          let resolution = resolutions[profile.name]!
+          for skipped in resolution.skipped { note("\(profile.name): skipped \(skipped)") }
+          if resolution.targets.isEmpty {
+            note("\(profile.name): no pod selected on node \(node) (\(profile.pods!))")
+          }
+        }
+      } catch let error as KubeTargetsError {
+        throw CLIError(message: error.description, code: error.isConfigurationError ? 2 : 1)
+      } catch let error as CLIError {
+        throw error
+      } catch {
+        throw CLIError(error)
+      }
+    }
+    for profile in loaded.profiles {
+      if profile.pods != nil {
+        for target in resolutions[profile.name]?.targets ?? [] {
+          entries.append(PlanEntry(profile: profile, pod: target))
+        }
+      } else {
+        entries.append(PlanEntry(profile: profile, procRoot: settings.procRoot))
+      }
+    }
+    switch output {
+    case .text:
+      for entry in entries { print(entry.text) }
+    case .json:
+      let data = try JSONSerialization.data(
+        withJSONObject: entries.map(\.json), options: [.sortedKeys, .withoutEscapingSlashes])
+      print(String(decoding: data, as: UTF8.self))
+    }
+    fflush(nil)
+  }
+
+  /// `faultline: plan: MESSAGE` on stderr.
+  private func note(_ message: String) {
+    FileHandle.standardError.write(Data("faultline: plan: \(message)\n".utf8))
+  }
+}
+
+/// One target of one profile, as `faultline plan` prints it.
+private struct PlanEntry {
+  var profile: Profile
+  var pod: Pod?
+  var netns: String
+  var netnsInode: UInt64?
+
+  init(profile: Profile, pod target: ResolvedPodTarget) {
+    self.profile = profile
+    self.pod = target.pod
+    self.netns = target.namespace.path
+    self.netnsInode = target.netnsInode
+  }
+
+  init(profile: Profile, procRoot: String) {
+    self.profile = profile
+    self.pod = nil
+    let path = profile.target.namespace.path(procRoot: procRoot)
+    self.netns = path ?? "current"
+    var info = stat()
+    if stat(path ?? "/proc/self/ns/net", &info) == 0 { self.netnsInode = UInt64(info.st_ino) }
+  }
+
+  var json: [String: Any] {
+    var object: [String: Any] = [
+      "profile": profile.name, "netns": netns, "interface": profile.target.interface,
+      "fault": jsonObject(profile.fault.plainFields),
+    ]
+    if let netnsInode { object["netnsInode"] = NSNumber(value: netnsInode) }
+    if let pod {
+      object["pod"] = pod.qualifiedName
+      object["uid"] = pod.uid
+    }
+    return object
+  }
+
+  var text: String {
+    var parts = [profile.name]
+    if let pod { parts.append("pod \(pod.qualifiedName) (uid \(pod.uid))") }
+    var place = "\(profile.target.interface) in \(netns)"
+    if let netnsInode { place += " (net:[\(netnsInode)])" }
+    parts.append(place)
+    parts.append(profile.fault.summary)
+    return parts.joined(separator: "  ")
+  }
+}
