@@ -1,0 +1,227 @@
+import FaultAgent
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// How the agent's HTTP endpoint listens.
+public struct HTTPEndpointConfiguration: Sendable, Hashable {
+  /// Where to listen. Flag `--http-address HOST:PORT` (parsed by ``ListenAddress/init(parsing:)``);
+  /// default ``ListenAddress/default`` (`0.0.0.0:9464`).
+  public var address: ListenAddress
+  /// How long a connection may send nothing before it is closed, so idle keep-alive connections
+  /// do not pile up. No flag; default 60 seconds (Prometheus scrapes every 15–60 s).
+  public var idleTimeout: Duration
+
+  /// A configuration; every field has its default.
+  public init(address: ListenAddress = .default, idleTimeout: Duration = .seconds(60)) {
+    self.address = address
+    self.idleTimeout = idleTimeout
+  }
+}
+
+/// The agent's small HTTP/1.1 server, a swift-service-lifecycle `Service`:
+///
+/// | request | response |
+/// | --- | --- |
+/// | `GET /healthz` | 200 `ok` while the process serves requests (liveness) |
+/// | `GET /readyz` | 200 `ready` once ``AgentMetrics/markReady()`` was called, else 503 `not ready` |
+/// | `GET /metrics` | 200, `Content-Type: text/plain; version=0.0.4`, ``AgentMetrics/prometheusText()`` |
+/// | another method on one of these paths | 405, `Allow: GET` |
+/// | any other path | 404 |
+///
+/// ``run()`` binds (a failure throws ``HTTPEndpointError`` "cannot listen on ADDR: …"), serves until
+/// the service group shuts down gracefully or the task is cancelled, then closes the listening socket
+/// and every connection and returns. Query strings are ignored; request bodies are read and dropped.
+public struct HTTPEndpoint: Service {
+  private let configuration: HTTPEndpointConfiguration
+  private let metrics: AgentMetrics
+  private let logger: Logger
+  private let eventLoopGroup: any EventLoopGroup
+  private let onListening: (@Sendable (ListenAddress) -> Void)?
+
+  /// An endpoint serving `metrics`.
+  ///
+  /// - Parameters:
+  ///   - configuration: where to listen.
+  ///   - metrics: what `/metrics` and `/readyz` report.
+  ///   - logger: receives "listening" (info) and connection errors (debug).
+  ///   - eventLoopGroup: the NIO threads; default NIO's shared singleton group.
+  ///   - onListening: called once the socket listens, with the bound address (the real port when
+  ///     the configuration says port 0).
+  public init(
+    configuration: HTTPEndpointConfiguration = HTTPEndpointConfiguration(), metrics: AgentMetrics,
+    logger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    onListening: (@Sendable (ListenAddress) -> Void)? = nil
+  ) {
+    self.configuration = configuration
+    self.metrics = metrics
+    self.logger = logger
+    self.eventLoopGroup = eventLoopGroup
+    self.onListening = onListening
+  }
+
+  /// Listens and serves until graceful shutdown or cancellation, then returns.
+  ///
+  /// - Throws: ``HTTPEndpointError`` when the address cannot be bound.
+  public func run() async throws {
+    try await cancelWhenGracefulShutdown { try await self.serve() }
+  }
+
+  // MARK: - Serving
+
+  private typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+
+  private func serve() async throws {
+    let address = configuration.address
+    let idle = TimeAmount(configuration.idleTimeout)
+    let server: NIOAsyncChannel<Connection, Never>
+    do {
+      server = try await ServerBootstrap(group: eventLoopGroup)
+        .serverChannelOption(.backlog, value: 64)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        .bind(host: address.host, port: address.port) { channel in
+          channel.eventLoop.makeCompletedFuture {
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(IdleStateHandler(readTimeout: idle))
+            try pipeline.addHandler(CloseWhenIdleHandler())
+            try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+            return try Connection(wrappingChannelSynchronously: channel)
+          }
+        }
+    } catch is CancellationError {
+      return
+    } catch {
+      throw Self.listenError(error, address)
+    }
+
+    let bound = ListenAddress(
+      host: server.channel.localAddress?.ipAddress ?? address.host,
+      port: server.channel.localAddress?.port ?? address.port)
+    logger.info("HTTP endpoint listening", metadata: ["address": "\(bound)"])
+    onListening?(bound)
+
+    do {
+      try await server.executeThenClose { connections in
+        try await withThrowingDiscardingTaskGroup { group in
+          for try await connection in connections {
+            group.addTask { await self.handle(connection) }
+          }
+        }
+      }
+    } catch is CancellationError {
+      // Graceful shutdown or cancellation: the listening socket and all connections are closed.
+    }
+    logger.debug("HTTP endpoint stopped", metadata: ["address": "\(bound)"])
+  }
+
+  private func handle(_ connection: Connection) async {
+    do {
+      try await connection.executeThenClose { requests, responses in
+        var head: HTTPRequestHead?
+        for try await part in requests {
+          switch part {
+          case .head(let requestHead):
+            head = requestHead
+          case .body:
+            continue
+          case .end:
+            guard let request = head else { continue }
+            head = nil
+            let response = Self.response(method: request.method, uri: request.uri, metrics: metrics)
+            try await responses.write(
+              contentsOf: response.parts(
+                version: request.version, keepAlive: request.isKeepAlive, withBody: request.method != .HEAD))
+            if !request.isKeepAlive { return }
+          }
+        }
+      }
+    } catch is CancellationError {
+    } catch {
+      logger.debug("HTTP connection closed on error", metadata: ["error": "\(error)"])
+    }
+  }
+
+  // MARK: - Routing (pure, tested directly)
+
+  /// What the endpoint answers to `method` on `uri`.
+  static func response(method: HTTPMethod, uri: String, metrics: AgentMetrics) -> EndpointResponse {
+    let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+    guard ["/healthz", "/readyz", "/metrics"].contains(path) else {
+      return EndpointResponse(
+        status: .notFound, body: "not found: \(path); try /healthz, /readyz or /metrics\n")
+    }
+    guard method == .GET else {
+      return EndpointResponse(
+        status: .methodNotAllowed, body: "method not allowed: use GET\n", headers: [("Allow", "GET")])
+    }
+    switch path {
+    case "/healthz":
+      return EndpointResponse(status: .ok, body: "ok\n")
+    case "/readyz":
+      return metrics.isReady
+        ? EndpointResponse(status: .ok, body: "ready\n")
+        : EndpointResponse(status: .serviceUnavailable, body: "not ready\n")
+    default:
+      return EndpointResponse(
+        status: .ok, body: metrics.prometheusText(), contentType: EndpointResponse.prometheusContentType)
+    }
+  }
+
+  /// The ``HTTPEndpointError`` for a failed bind.
+  static func listenError(_ error: any Error, _ address: ListenAddress) -> HTTPEndpointError {
+    if let error = error as? IOError {
+      return .cannotListen(address, errno: error.errnoCode, detail: "\(error)")
+    }
+    if let error = error as? SocketAddressError.UnknownHost {
+      return .cannotListen(
+        address, "cannot resolve host \"\(error.host)\"; use an IP address such as 0.0.0.0")
+    }
+    return .cannotListen(address, "\(error)")
+  }
+}
+
+/// One response of the endpoint, before encoding.
+struct EndpointResponse: Sendable {
+  /// The `Content-Type` of `/metrics`: the Prometheus text exposition format.
+  static let prometheusContentType = "text/plain; version=0.0.4"
+
+  var status: HTTPResponseStatus
+  var body: String
+  var contentType = "text/plain; charset=utf-8"
+  var headers: [(String, String)] = []
+
+  /// Head, body and end, with `Content-Length` and, when the connection is not kept alive,
+  /// `Connection: close` (`keep-alive` for an HTTP/1.0 client that asked for it). Without
+  /// `withBody` (the answer to `HEAD`) the body is left out and `Content-Length` still gives its size.
+  func parts(version: HTTPVersion, keepAlive: Bool, withBody: Bool = true) -> [HTTPServerResponsePart] {
+    let body = ByteBuffer(string: body)
+    var fields = HTTPHeaders()
+    fields.add(name: "Content-Type", value: contentType)
+    fields.add(name: "Content-Length", value: String(body.readableBytes))
+    if !keepAlive {
+      fields.add(name: "Connection", value: "close")
+    } else if version == .http1_0 {
+      fields.add(name: "Connection", value: "keep-alive")
+    }
+    for (name, value) in headers { fields.add(name: name, value: value) }
+    let head = HTTPServerResponsePart.head(
+      HTTPResponseHead(version: version, status: status, headers: fields))
+    return withBody ? [head, .body(.byteBuffer(body)), .end(nil)] : [head, .end(nil)]
+  }
+}
+
+/// Closes a connection when `IdleStateHandler` reports that nothing was read for a while.
+private final class CloseWhenIdleHandler: ChannelInboundHandler {
+  typealias InboundIn = ByteBuffer
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+      context.close(promise: nil)
+    } else {
+      context.fireUserInboundEventTriggered(event)
+    }
+  }
+}
