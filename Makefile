@@ -3,6 +3,8 @@
 #   make test     installs what it needs, runs the unit tests on the host, the privileged suite
 #                 inside a qemu VM on Debian's stock kernel (sch_netem), and the Python suites.
 #   make vm-test  only the privileged suite in the VM.
+#   make deploy-test  the Kubernetes manifests (offline schema validation) and the Dockerfile.
+#   make bench    the benchmarks (not part of make test; docs/BENCHMARKS.md).
 #   make format / make lint
 
 SHELL := /bin/bash
@@ -13,7 +15,7 @@ XCTEST := .build/debug/faultlinePackageTests.xctest
 APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev libcap2-bin iproute2 qemu-system-x86 busybox-static cpio kmod
 STAMP := .build-deps/stamp
 
-.PHONY: all deps build test unit-test vm-test python-test lint format clean
+.PHONY: all deps build test unit-test vm-test python-test lint format clean deploy-test bench
 
 all: build
 
@@ -41,9 +43,9 @@ unit-test: build
 vm-test: build
 	@echo "==> privileged suite in the real-kernel VM (this host's kernel has no sch_netem)"
 	@mkdir -p .build-vm/out
-	scripts/vm-test --timeout 2400 -- $(XCTEST) --testing-library swift-testing --filter RealKernel \
-	  | tee .build-vm/out/vm-test.log
-	@for suite in RealKernel; do \
+	scripts/vm-test --timeout 2400 -- $(XCTEST) --testing-library swift-testing \
+	  --filter RealKernel --filter PodResolutionVMTests | tee .build-vm/out/vm-test.log
+	@for suite in RealKernel PodResolutionVMTests; do \
 	  grep -q "Suite $$suite passed" .build-vm/out/vm-test.log || { echo "vm-test: $$suite did not pass"; exit 1; }; \
 	done
 
@@ -51,7 +53,15 @@ python-test: deps
 	@echo "==> Python suites (middleware, OTLP receiver)"
 	$(PYTHON) -m pytest -q middleware/python/tests scripts/peers
 
-test: lint unit-test vm-test python-test
+deploy-test: deps
+	@echo "==> Kubernetes manifests (kustomize + kubernetes-validate 1.30 strict, offline) and Dockerfile"
+	scripts/check-deploy
+
+bench: deps
+	@echo "==> benchmarks: netem figures in the real-kernel VM, the rest on the host (docs/BENCHMARKS.md)"
+	scripts/bench
+
+test: lint unit-test vm-test python-test deploy-test
 	@echo "==> all tests passed"
 
 lint:

@@ -7,12 +7,17 @@ let package = Package(
   products: [
     .executable(name: "faultline", targets: ["faultline"]),
     .library(name: "ChaosAnnotations", targets: ["ChaosAnnotations"]),
+    .library(name: "ChaosAnnotationsTracing", targets: ["ChaosAnnotationsTracing"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.3.0"),
+    .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0"),
+    .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
   ],
   targets: [
     // libnl-route-3 and libcap behind one module, imported only by NetemKernel.
@@ -41,23 +46,84 @@ let package = Package(
         "FaultModel", "NetemKernel", "ChaosAnnotations",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+      ]
+    ),
+    // The OTLP exporter (swift-otel), configured from the standard OTEL_* variables.
+    // Only the executables link it; everything else speaks the swift-distributed-tracing API.
+    .target(
+      name: "FaultTelemetry",
+      dependencies: [
+        .product(name: "OTel", package: "swift-otel"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    // The agent's small HTTP port: /healthz, /readyz and /metrics (Prometheus text).
+    .target(
+      name: "AgentEndpoints",
+      dependencies: [
+        "FaultAgent",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    // DaemonSet mode: pods on this node from the API server, mapped to their network
+    // namespaces through kubelet's cgroups and /proc (no container-runtime API).
+    .target(
+      name: "KubeTargets",
+      dependencies: [
+        "FaultModel",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "Logging", package: "swift-log"),
       ]
     ),
     // Dependency-free reader (and the format) of the annotation file, for applications.
     .target(name: "ChaosAnnotations"),
+    // Marks the current span of a request with the active experiment and links it (for apps).
+    .target(
+      name: "ChaosAnnotationsTracing",
+      dependencies: [
+        "ChaosAnnotations",
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+      ]
+    ),
     .executableTarget(
       name: "faultline",
       dependencies: [
-        "FaultModel", "NetemKernel", "FaultAgent",
+        "FaultModel", "NetemKernel", "FaultAgent", "FaultTelemetry", "KubeTargets", "AgentEndpoints",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
       ]
     ),
+    // `make bench`: the same work done in-process and by spawning tc, side by side.
+    .executableTarget(
+      name: "faultline-bench",
+      dependencies: ["FaultModel", "NetemKernel", "FaultAgent", "ChaosAnnotations", "FaultTelemetry"],
+      path: "Benchmarks/Sources/faultline-bench"
+    ),
     .testTarget(name: "FaultModelTests", dependencies: ["FaultModel"]),
     .testTarget(name: "NetemKernelTests", dependencies: ["NetemKernel", "FaultModel"]),
     .testTarget(
-      name: "ChaosAnnotationsTests", dependencies: ["ChaosAnnotations", "FaultAgent", "FaultModel"]),
+      name: "ChaosAnnotationsTests",
+      dependencies: ["ChaosAnnotations", "ChaosAnnotationsTracing", "FaultAgent", "FaultModel"]),
+    .testTarget(name: "AgentEndpointsTests", dependencies: ["AgentEndpoints", "FaultAgent"]),
+    .testTarget(name: "KubeTargetsTests", dependencies: ["KubeTargets", "FaultModel"]),
+    .testTarget(
+      name: "FaultTelemetryTests",
+      dependencies: [
+        "FaultTelemetry", "FaultAgent", "FaultModel", "ChaosAnnotations", "ChaosAnnotationsTracing",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
   ]
 )

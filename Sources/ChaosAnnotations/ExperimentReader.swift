@@ -37,6 +37,14 @@ public struct ActiveExperiments: Sendable, Hashable {
 /// Answers "is chaos on?" per request, cheaply: the file is re-read only when its inode, mtime or
 /// size changes (faultline replaces it atomically), so a check is one `stat(2)`.
 ///
+/// With a `maxStaleness` above zero a check makes no system call at all while the last look at the
+/// file is younger than that: it reads the kernel's coarse monotonic clock (vDSO, no system call) and
+/// answers from the cache; only then does it `stat(2)` the file again. A change is then seen up to
+/// `maxStaleness` (plus one clock tick, 1–4 ms) late. The `stat(2)` is what a default check costs
+/// (1–3 µs on a virtualised host, most of it the kernel's path walk; see docs/BENCHMARKS.md), a
+/// bounded check tens of nanoseconds. The default (zero) stats on every call, so the next check after
+/// a change sees it.
+///
 /// Thread-safe; share one reader per process. A missing or unreadable file means no experiment.
 public final class ExperimentReader: Sendable {
   /// The default path (`FAULTLINE_ANNOTATIONS`, else `/var/run/faultline/annotations`).
@@ -45,47 +53,96 @@ public final class ExperimentReader: Sendable {
     return "/var/run/faultline/annotations"
   }
 
+  /// The parsed file, boxed: copying the reference out of the lock is one retain, where copying the
+  /// struct goes through Optional's generic value witnesses (~300 instructions).
+  private final class Snapshot: Sendable {
+    let value: ActiveExperiments
+    init(_ value: ActiveExperiments) { self.value = value }
+  }
+
   private struct Cache {
     var key: (ino_t, Int, Int64, off_t)?
-    var value: ActiveExperiments?
+    var value: Snapshot?
     var parses = 0
+    /// When the file was last looked at (coarse monotonic ns); nil before the first look.
+    var checkedAt: UInt64?
   }
 
   /// The file read.
   public let path: String
+  /// How long a check may answer from the cache without looking at the file (zero: never).
+  public let maxStaleness: Duration
+  private let stalenessNanoseconds: UInt64
+  /// `path` as a C string, made once: passing a `String` to `stat(2)` would allocate one per call.
+  private let cPath: [CChar]
   private let cache = Mutex(Cache())
 
-  /// A reader of `path`.
-  public init(path: String = ExperimentReader.defaultPath) { self.path = path }
+  /// A reader of `path` whose checks may be up to `maxStaleness` behind the file (default zero: every
+  /// check looks at the file). Middleware that can live with a change showing up a little late (say
+  /// `.milliseconds(100)`) makes its per-request check free of system calls.
+  public init(path: String = ExperimentReader.defaultPath, maxStaleness: Duration = .zero) {
+    self.path = path
+    cPath = Array(path.utf8CString)
+    self.maxStaleness = max(maxStaleness, .zero)
+    let (seconds, attoseconds) = self.maxStaleness.components
+    stalenessNanoseconds =
+      UInt64(min(seconds, 1_000_000_000)) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+  }
 
-  /// The active experiments now, or nil.
+  /// The active experiments now (or, with a `maxStaleness`, as of at most that long ago), or nil.
   public func current() -> ActiveExperiments? {
+    // Results leave the lock through these locals (a `withLock` returning `Snapshot??` would copy
+    // through the generic Optional witnesses).
+    var hit = false
+    var value: Snapshot?
+    var now: UInt64 = 0
+    if stalenessNanoseconds > 0 {
+      now = Self.coarseNanoseconds()
+      cache.withLock { c in
+        if let checked = c.checkedAt, now &- checked < stalenessNanoseconds {
+          hit = true
+          value = c.value
+        }
+      }
+      if hit { return value?.value }
+    }
     var info = stat()
-    guard stat(path, &info) == 0 else {
-      cache.withLock { $0 = Cache(key: nil, value: nil, parses: $0.parses) }
+    guard stat(cPath, &info) == 0 else {
+      cache.withLock { $0 = Cache(key: nil, value: nil, parses: $0.parses, checkedAt: now) }
       return nil
     }
     let key = (info.st_ino, info.st_mtim.tv_sec, Int64(info.st_mtim.tv_nsec), info.st_size)
-    if let cached = cache.withLock({ c -> ActiveExperiments?? in
-      guard let k = c.key, k == key else { return nil }
-      return .some(c.value)
-    }) {
-      return cached
+    cache.withLock { c in
+      if let k = c.key, k == key {
+        c.checkedAt = now
+        hit = true
+        value = c.value
+      }
     }
-    let value = read().flatMap { ActiveExperiments(annotations: AnnotationFormat.parse($0)) }
-    cache.withLock {
+    if hit { return value?.value }
+    value = read().flatMap { ActiveExperiments(annotations: AnnotationFormat.parse($0)) }.map(Snapshot.init)
+    cache.withLock { [value] in
       $0.key = key
       $0.value = value
       $0.parses += 1
+      $0.checkedAt = now
     }
-    return value
+    return value?.value
+  }
+
+  /// `CLOCK_MONOTONIC_COARSE` in nanoseconds: served from the vDSO without a system call, advancing
+  /// once per kernel tick.
+  private static func coarseNanoseconds() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
   }
 
   /// How many times the file was parsed (for tests and benchmarks).
   public var parseCount: Int { cache.withLock { $0.parses } }
 
   private func read() -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = open(cPath, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     var bytes: [UInt8] = []

@@ -13,7 +13,14 @@ public actor AnnotationWriter {
   public let url: URL
   /// An extra key carrying the names, for middleware written for Chaos Mesh (e.g. `chaos-mesh.org/experiment`).
   public let compatKey: String?
-  private var active: [(Experiment, Date)] = []
+  private var active: [Published] = []
+
+  /// One published experiment.
+  struct Published {
+    var experiment: Experiment
+    var start: Date
+    var traceparent: String?
+  }
 
   /// A writer of `path`.
   public init(path: String = AnnotationWriter.defaultPath, compatKey: String? = nil) {
@@ -21,16 +28,21 @@ public actor AnnotationWriter {
     self.compatKey = compatKey
   }
 
-  /// Adds an experiment that started at `start` and rewrites the file.
-  public func started(_ experiment: Experiment, at start: Date) throws {
-    active.removeAll { $0.0.id == experiment.id }
-    active.append((experiment, start))
+  /// Adds (or updates) an experiment that started at `start`, whose `chaos.experiment` span has
+  /// `traceparent`, and rewrites the file.
+  public func started(_ experiment: Experiment, at start: Date, traceparent: String? = nil) throws {
+    let item = Published(experiment: experiment, start: start, traceparent: traceparent)
+    if let index = active.firstIndex(where: { $0.experiment.id == experiment.id }) {
+      active[index] = item
+    } else {
+      active.append(item)
+    }
     try write()
   }
 
   /// Removes an experiment and rewrites the file.
   public func ended(id: String) throws {
-    active.removeAll { $0.0.id == id }
+    active.removeAll { $0.experiment.id == id }
     try write()
   }
 
@@ -43,20 +55,25 @@ public actor AnnotationWriter {
   }
 
   /// The `chaos.experiment/…` keys for a set of active experiments.
-  static func annotations(for active: [(Experiment, Date)], compatKey: String?) -> [String: String] {
+  static func annotations(for active: [Published], compatKey: String?) -> [String: String] {
     guard !active.isEmpty else { return ["chaos.experiment/active": "false"] }
     let formatter = ISO8601DateFormatter()
-    func list(_ f: (Experiment) -> String) -> String { active.map { f($0.0) }.joined(separator: ",") }
+    func list(_ f: (Experiment) -> String) -> String {
+      active.map { f($0.experiment) }.joined(separator: ",")
+    }
     var result = [
       "chaos.experiment/active": "true",
       "chaos.experiment/name": list(\.name),
       "chaos.experiment/id": list(\.id),
       "chaos.experiment/interface": list(\.target.interface),
-      "chaos.experiment/started-at": formatter.string(from: active.map(\.1).min()!),
-      "chaos.experiment/fault": active.map(\.0.fault.summary).joined(separator: "; "),
+      "chaos.experiment/started-at": formatter.string(from: active.map(\.start).min()!),
+      "chaos.experiment/fault": active.map(\.experiment.fault.summary).joined(separator: "; "),
     ]
+    if active.contains(where: { $0.traceparent != nil }) {
+      result["chaos.experiment/traceparent"] = active.map { $0.traceparent ?? "" }.joined(separator: ",")
+    }
     let ends = active.compactMap { item in
-      item.0.duration.map { item.1.addingTimeInterval(Double($0.nanoseconds) / 1e9) }
+      item.experiment.duration.map { item.start.addingTimeInterval(Double($0.nanoseconds) / 1e9) }
     }
     if ends.count == active.count, let last = ends.max() {
       result["chaos.experiment/ends-at"] = formatter.string(from: last)

@@ -10,15 +10,17 @@ public struct SchedulerConfiguration: Sendable {
   /// The longest a scheduled window may last (`--max-duration`, default 1h); also the length of a
   /// scheduled window whose profile has no `duration`.
   public var maxDuration: Duration
-  /// How often the profile directory is checked for changes (default 1s).
+  /// How often the profile directory is checked for changes when inotify is unavailable (default 1s);
+  /// with inotify (the normal case) changes are seen as they happen and nothing polls.
   public var reloadInterval: Duration
-  /// How faultline runs (`chaos.experiment.mode`, default `.daemonset`).
-  public var mode: AgentMode
+  /// How faultline runs (`chaos.experiment.mode`); nil (the default) derives it per profile:
+  /// `sidecar` for a profile on the agent's own namespace, `daemonset` for one reaching into others.
+  public var mode: AgentMode?
 
   /// A configuration with the documented defaults.
   public init(
     profilesDirectory: String, maxDuration: Duration = .seconds(3600), reloadInterval: Duration = .seconds(1),
-    mode: AgentMode = .daemonset
+    mode: AgentMode? = nil
   ) {
     self.profilesDirectory = profilesDirectory
     self.maxDuration = maxDuration
@@ -34,14 +36,16 @@ public struct SchedulerConfiguration: Sendable {
 /// sleeps until its next fire time, applies its fault for `duration` (capped by `maxDuration`) and
 /// reverts it (`duration_elapsed`); a fire that comes while the window still runs is skipped. An
 /// unscheduled profile is applied once and held until shutdown (`signal`) or until it is removed or
-/// changed (`profile_removed`; a changed profile is then applied again with its new parameters).
+/// changed. A profile whose fault parameters alone change keeps its window: the qdisc is replaced
+/// in place with exactly the new parameters (no gap, no revert). A change of schedule, duration,
+/// time zone or target stops the profile (reverting its fault) and starts it again.
 public actor FaultScheduler: Service {
   private let configuration: SchedulerConfiguration
-  private let injector: Injector
+  private let windows: FaultWindows
   private let logger: Logger
 
-  /// The fault each profile has on the kernel now, by profile name.
-  private var active: [String: JournalEntry] = [:]
+  /// The window each profile has open now, by profile name.
+  private var active: [String: OpenWindow] = [:]
   /// The running profile tasks, by profile name.
   private var runners: [String: Runner] = [:]
   /// The last good version of each profile, by name.
@@ -53,27 +57,42 @@ public actor FaultScheduler: Service {
     var done: AsyncStream<Void>
   }
 
-  /// A scheduler applying faults through `injector`.
-  public init(configuration: SchedulerConfiguration, injector: Injector, logger: Logger) {
+  /// A scheduler opening and closing fault windows through `windows`.
+  public init(configuration: SchedulerConfiguration, windows: FaultWindows, logger: Logger) {
     self.configuration = configuration
-    self.injector = injector
+    self.windows = windows
     self.logger = logger
   }
 
   /// Runs until graceful shutdown, then reverts every fault this process applied.
   public func run() async throws {
-    let recovered = await injector.revertJournaled(reason: .crashRecovery, where: { !$0.ownerIsAlive })
-    if !recovered.isEmpty {
-      logger.info("reconciled orphaned faults", metadata: ["count": "\(recovered.count)"])
+    await publishIdle()
+    let recovered = await windows.reconcile()
+    if recovered > 0 {
+      logger.info("reconciled orphaned faults", metadata: ["count": "\(recovered)"])
     }
+    windows.metrics?.markReady()
     await cancelWhenGracefulShutdown { await self.supervise() }
     logger.info("shutting down: reverting active faults")
+    let open = Array(active.values)
     active.removeAll()
+    var reverted = await windows.revertOwn(reason: .signal, windows: open)
+    // Anything else this process journaled (a window caught between apply and record).
     let pid = getpid()
     let started = Journal.processStartTime(pid)
-    let reverted = await injector.revertJournaled(
-      reason: .signal, where: { $0.pid == pid && $0.processStart == (started ?? 0) })
-    logger.info("shutdown complete", metadata: ["reverted": "\(reverted.count)"])
+    reverted += await windows.reconcile(where: { $0.pid == pid && $0.processStart == (started ?? 0) })
+    await publishIdle()
+    logger.info("shutdown complete", metadata: ["reverted": "\(reverted)"])
+  }
+
+  /// Rewrites the annotation file with what is active (`active="false"` when nothing is).
+  private func publishIdle() async {
+    guard let annotations = windows.annotations else { return }
+    do { try await annotations.write() } catch {
+      logger.warning(
+        "cannot write the annotation file",
+        metadata: ["path": "\(annotations.url.path)", "error": "\(error)"])
+    }
   }
 
   // MARK: - Supervision
@@ -84,8 +103,9 @@ public actor FaultScheduler: Service {
     await withDiscardingTaskGroup { group in
       group.addTask { await self.watch(into: loadSink) }
       for await result in loads {
-        let (stop, start) = apply(result)
+        let (stop, start, retune) = apply(result)
         for name in stop { await stopRunner(name) }
+        for profile in retune { await retuneWindow(profile) }
         for profile in start {
           let (stopStream, stopSink) = AsyncStream.makeStream(of: Void.self)
           let (doneStream, doneSink) = AsyncStream.makeStream(of: Void.self)
@@ -101,8 +121,10 @@ public actor FaultScheduler: Service {
   }
 
   /// Diffs a new load against the running profiles; keeps the last good version of profiles whose
-  /// file has problems. Returns the names to stop and the profiles to (re)start.
-  private func apply(_ result: ProfileLoadResult) -> (stop: [String], start: [Profile]) {
+  /// file has problems. Returns the names to stop, the profiles to (re)start, and the profiles
+  /// whose fault parameters alone changed (re-applied in place).
+  private func apply(_ result: ProfileLoadResult) -> (stop: [String], start: [Profile], retune: [Profile]) {
+    if !result.issues.isEmpty { windows.metrics?.recordReloadError() }
     for issue in result.issues {
       logger.error(
         "profile problem; keeping the last good version",
@@ -118,9 +140,16 @@ public actor FaultScheduler: Service {
     }
     var stop: [String] = []
     var start: [Profile] = []
+    var retune: [Profile] = []
     for (name, old) in current {
       if let new = next[name] {
-        if !Self.sameBehaviour(old, new) {
+        if Self.sameWindows(old, new) && old.fault != new.fault {
+          logger.info(
+            "profile fault changed; re-applying in place",
+            metadata: ["profile": "\(name)", "fault": "\(new.fault.summary)"])
+          runners[name]?.profile = new
+          retune.append(new)
+        } else if !Self.sameWindows(old, new) {
           logger.info("profile changed", metadata: ["profile": "\(name)", "source": "\(new.source)"])
           stop.append(name)
           start.append(new)
@@ -141,12 +170,31 @@ public actor FaultScheduler: Service {
       start.append(new)
     }
     current = next
-    return (stop, start.sorted { $0.name < $1.name })
+    return (stop, start.sorted { $0.name < $1.name }, retune)
   }
 
-  private static func sameBehaviour(_ a: Profile, _ b: Profile) -> Bool {
+  /// Whether two versions of a profile open the same windows on the same target.
+  private static func sameWindows(_ a: Profile, _ b: Profile) -> Bool {
     a.schedule == b.schedule && a.duration == b.duration && a.timeZone == b.timeZone && a.target == b.target
-      && a.fault == b.fault
+      && a.pods == b.pods
+  }
+
+  /// The latest good version of a profile (its fault may have changed since its task started).
+  private func latest(_ name: String) -> Profile? { current[name] }
+
+  /// Replaces the fault of a profile's open window in place with its new parameters.
+  private func retuneWindow(_ profile: Profile) async {
+    guard var window = active[profile.name] else { return }
+    do {
+      try await windows.reapply(&window, fault: profile.fault)
+      active[profile.name] = window
+      logger.info(
+        "re-applied", metadata: ["profile": "\(profile.name)", "tc": "\(window.active.report.tcLine)"])
+    } catch {
+      logger.error(
+        "re-apply failed; the previous parameters stay",
+        metadata: ["profile": "\(profile.name)", "error": "\(error)"])
+    }
   }
 
   /// Stops a profile's task, waits for it, and reverts its fault (`profile_removed`).
@@ -155,26 +203,47 @@ public actor FaultScheduler: Service {
     runner.stop.yield()
     runner.stop.finish()
     for await _ in runner.done {}
-    if let entry = active.removeValue(forKey: name) {
+    if let window = active.removeValue(forKey: name) {
       do {
-        try await injector.revert(entry, reason: .profileRemoved)
+        try await windows.close(window, reason: .profileRemoved)
       } catch {
         logger.error("revert failed", metadata: ["profile": "\(name)", "error": "\(error)"])
       }
     }
   }
 
-  /// Checks the directory every `reloadInterval`; yields a load whenever the files' contents change.
+  /// Yields a load at start and whenever the files' contents change: woken by inotify, or (when
+  /// inotify is unavailable) by checking every `reloadInterval`.
   private nonisolated func watch(into sink: AsyncStream<ProfileLoadResult>.Continuation) async {
+    let directory = configuration.profilesDirectory
     var last: [String: Data]?
-    while !Task.isCancelled {
-      let snapshot = Self.snapshot(configuration.profilesDirectory)
-      if snapshot != last {
-        if last != nil { logger.info("profile directory changed; reloading") }
-        last = snapshot
-        sink.yield(ProfileLoader.loadDirectory(configuration.profilesDirectory))
+    func reloadIfChanged() {
+      let snapshot = Self.snapshot(directory)
+      guard snapshot != last else { return }
+      if last != nil { logger.info("profile directory changed; reloading") }
+      last = snapshot
+      sink.yield(ProfileLoader.loadDirectory(directory))
+    }
+    let watcher: DirectoryWatcher?
+    do { watcher = try DirectoryWatcher(path: directory) } catch {
+      logger.warning(
+        "inotify unavailable; checking the profile directory periodically",
+        metadata: [
+          "directory": "\(directory)", "error": "\(error)", "interval": "\(configuration.reloadInterval)",
+        ])
+      watcher = nil
+    }
+    reloadIfChanged()
+    if let watcher {
+      for await _ in watcher.events() {
+        if Task.isCancelled { break }
+        reloadIfChanged()
       }
-      try? await Task.sleep(for: configuration.reloadInterval)
+    } else {
+      while !Task.isCancelled {
+        try? await Task.sleep(for: configuration.reloadInterval)
+        reloadIfChanged()
+      }
     }
     sink.finish()
   }
@@ -191,7 +260,7 @@ public actor FaultScheduler: Service {
   /// Runs one profile's windows until `stop` yields or the task is cancelled.
   private nonisolated func runProfile(_ profile: Profile, stop: AsyncStream<Void>) async {
     await withTaskGroup(of: Void.self) { group in
-      group.addTask { await self.windows(profile) }
+      group.addTask { await self.scheduleWindows(profile) }
       group.addTask {
         for await _ in stop { break }
       }
@@ -201,7 +270,7 @@ public actor FaultScheduler: Service {
     }
   }
 
-  private nonisolated func windows(_ profile: Profile) async {
+  private nonisolated func scheduleWindows(_ profile: Profile) async {
     guard let schedule = profile.schedule else {
       guard await applyWindow(profile, duration: nil) else { return }
       while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
@@ -222,7 +291,7 @@ public actor FaultScheduler: Service {
         do { try await Task.sleep(for: .nanoseconds(Int64(wait * 1e9))) } catch { return }
       }
       logger.info("fire", metadata: ["profile": "\(profile.name)", "schedule": "\(schedule)"])
-      guard await applyWindow(profile, duration: length) else { continue }
+      guard await applyWindow(await latest(profile.name) ?? profile, duration: length) else { continue }
       do { try await Task.sleep(for: length) } catch { return }  // cancelled: the stopper reverts
       await revertWindow(profile.name, reason: .durationElapsed)
       if let skipped = schedule.nextFire(after: fire, anchor: anchor, timeZone: profile.timeZone),
@@ -239,19 +308,20 @@ public actor FaultScheduler: Service {
   private nonisolated func applyWindow(_ profile: Profile, duration: Duration?) async -> Bool {
     let experiment = Experiment(
       name: profile.name, target: profile.target, fault: profile.fault, duration: duration,
-      mode: configuration.mode, profile: profile.source.file, schedule: profile.schedule?.description)
+      mode: configuration.mode
+        ?? (profile.target.namespace == .current && profile.pods == nil ? .sidecar : .daemonset),
+      profile: profile.source.file, schedule: profile.schedule?.description)
     do {
-      let fault = try await injector.inject(experiment)
-      await record(profile.name, fault.entry)
+      let window = try await windows.open(experiment)
+      await record(profile.name, window)
       logger.info(
         "applied",
         metadata: [
-          "profile": "\(profile.name)", "id": "\(experiment.id)", "tc": "\(fault.report.tcLine)",
+          "profile": "\(profile.name)", "id": "\(experiment.id)", "tc": "\(window.active.report.tcLine)",
           "duration": "\(duration.map { "\($0)" } ?? "until stopped")",
         ])
       return true
     } catch {
-      injector.discard(experiment)
       logger.error(
         "apply failed",
         metadata: ["profile": "\(profile.name)", "source": "\(profile.source)", "error": "\(error)"])
@@ -259,12 +329,12 @@ public actor FaultScheduler: Service {
     }
   }
 
-  private func record(_ name: String, _ entry: JournalEntry) { active[name] = entry }
+  private func record(_ name: String, _ window: OpenWindow) { active[name] = window }
 
   private func revertWindow(_ name: String, reason: RevertReason) async {
-    guard let entry = active.removeValue(forKey: name) else { return }
+    guard let window = active.removeValue(forKey: name) else { return }
     do {
-      try await injector.revert(entry, reason: reason)
+      try await windows.close(window, reason: reason)
     } catch {
       logger.error("revert failed", metadata: ["profile": "\(name)", "error": "\(error)"])
     }

@@ -47,11 +47,14 @@ public struct Experiment: Sendable, Hashable {
   public var profile: String?
   /// The schedule text, if any.
   public var schedule: String?
+  /// Extra span attributes describing the target, e.g. `k8s.pod.name` for a pod.
+  public var attributes: [String: String]
 
   /// An experiment; `id` defaults to a fresh random id.
   public init(
     id: String = Experiment.newID(), name: String, target: FaultTarget, fault: NetemFault,
-    duration: Duration? = nil, mode: AgentMode = .cli, profile: String? = nil, schedule: String? = nil
+    duration: Duration? = nil, mode: AgentMode = .cli, profile: String? = nil, schedule: String? = nil,
+    attributes: [String: String] = [:]
   ) {
     self.id = id
     self.name = name
@@ -61,6 +64,7 @@ public struct Experiment: Sendable, Hashable {
     self.mode = mode
     self.profile = profile
     self.schedule = schedule
+    self.attributes = attributes
   }
 
   /// A random 16-byte hex id.
@@ -102,7 +106,10 @@ public struct Injector: Sendable {
     -> ActiveFault
   {
     let journal = journal
-    let previous = journal.entries().first { $0.target == experiment.target && $0.id != experiment.id }
+    // The entry of a fault already on this target (ours, e.g. an in-place change of parameters).
+    let previous =
+      journal.entries().first { $0.target == experiment.target && $0.id == experiment.id }
+      ?? journal.entries().first { $0.target == experiment.target }
     let recorded = RecordedEntry()
     let report = try await kernel.apply(experiment.fault, to: experiment.target, force: force) { plan in
       let entry = JournalEntry(
@@ -116,7 +123,7 @@ public struct Injector: Sendable {
       recorded.set(entry)
     }
     guard let entry = recorded.get() else { fatalError("the kernel applied without calling prepare") }
-    if let previous, previous.namespace.inode == entry.namespace.inode {
+    if let previous, previous.id != entry.id, previous.namespace.inode == entry.namespace.inode {
       try? journal.remove(id: previous.id)
     }
     logger.info(

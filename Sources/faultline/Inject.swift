@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaultAgent
 import FaultModel
+import FaultTelemetry
 import Foundation
 import Logging
 import NetemKernel
@@ -124,34 +125,34 @@ struct Inject: AsyncParsableCommand {
       return
     }
     let logger = makeLogger()
-    let injector = Injector(
-      kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger)
-    let active: ActiveFault
-    do {
-      active = try await injector.inject(experiment, force: force)
-    } catch {
-      injector.discard(experiment)
-      throw CLIError(error)
-    }
-    printApplied(active)
-    let publisher = AnnotationWriter(path: annotations, compatKey: annotationCompatKey)
-    await publish(logger) { try await publisher.started(experiment, at: active.entry.startedAt) }
-
-    let reason = await hold(for: holdFor)
-    do {
-      let outcome = try await injector.revert(active.entry, reason: reason)
-      await publish(logger) { try await publisher.ended(id: experiment.id) }
-      printReverted(outcome, reason: reason)
-    } catch {
-      throw CLIError(error)
+    let telemetry = try makeTelemetry(logger: logger)
+    let windows = FaultWindows(
+      injector: Injector(
+        kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger),
+      tracer: telemetry.tracer, parent: telemetry.parent,
+      annotations: AnnotationWriter(path: annotations, compatKey: annotationCompatKey), logger: logger)
+    let command = self
+    let window = holdFor
+    try await telemetry.whileExporting(logger: logger) {
+      try await command.hold(experiment, windows: windows, for: window)
     }
   }
 
-  /// Updates the annotation file; a failure is reported but never fails or delays the fault itself.
-  private func publish(_ logger: Logger, _ body: () async throws -> Void) async {
-    do { try await body() } catch {
-      FileHandle.standardError.write(
-        Data("faultline: warning: cannot write annotation file \(annotations): \(error)\n".utf8))
+  /// Opens the window, holds it, closes it.
+  private func hold(_ experiment: Experiment, windows: FaultWindows, for holdFor: Duration?) async throws {
+    let window: OpenWindow
+    do {
+      window = try await windows.open(experiment, force: force)
+    } catch {
+      throw CLIError(error)
+    }
+    printApplied(window.active)
+    let reason = await hold(for: holdFor)
+    do {
+      let outcome = try await windows.close(window, reason: reason)
+      printReverted(outcome, reason: reason)
+    } catch {
+      throw CLIError(error)
     }
   }
 

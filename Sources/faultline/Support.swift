@@ -1,8 +1,10 @@
 import ArgumentParser
 import FaultModel
+import FaultTelemetry
 import Foundation
 import Logging
 import NetemKernel
+import ServiceLifecycle
 
 /// An error the CLI prints as `faultline: MESSAGE` and exits with `code`.
 struct CLIError: Error, CustomStringConvertible {
@@ -72,4 +74,17 @@ func jsonObject(_ fields: [(String, PlainValue)]) -> [String: Any] {
 /// Runs a command body, turning errors into `faultline: message` and the mapped exit code.
 func exitOnError<T>(_ body: () async throws -> T) async throws -> T {
   do { return try await body() } catch { throw CLIError(error) }
+}
+
+/// Sets up OTLP tracing from the `OTEL_*` environment; a bad configuration is a clear error (exit 2).
+func makeTelemetry(logger: Logger) throws -> Telemetry {
+  do {
+    let telemetry = try Telemetry.bootstrap(serviceVersion: faultlineVersion, logger: logger)
+    if let reason = telemetry.disabledReason {
+      logger.debug("tracing off", metadata: ["reason": "\(reason)"])
+    }
+    return telemetry
+  } catch {
+    throw CLIError(message: "\(error)", code: 2)
+  }
 }

@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+import OTel
+import ServiceLifecycle
+import Tracing
+
+/// faultline's OpenTelemetry tracing backend: an OTLP exporter (gRPC or HTTP) from swift-otel,
+/// configured by the standard `OTEL_*` environment variables, plus the parent context that
+/// `TRACEPARENT`/`TRACESTATE` carry.
+///
+/// Export is batched and asynchronous: a span ends in a bounded in-memory queue and a background
+/// service ships it, so a slow or dead collector never delays or fails an injection (a full queue
+/// drops spans, and swift-otel logs how many; one export waits at most `OTEL_EXPORTER_OTLP_TIMEOUT`,
+/// default here 1 s). On shutdown the queue is flushed for at most
+/// `OTEL_BSP_EXPORT_TIMEOUT` (default here 2 s, not the SDK's 30 s, so a dead collector cannot hold
+/// up `faultline inject` or a pod's termination).
+///
+/// Tracing is on when an OTLP endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT` or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) or `OTEL_TRACES_EXPORTER` names an exporter, and off when
+/// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`. Off means a no-op tracer: spans cost
+/// nothing and nothing is sent.
+public struct Telemetry: Sendable {
+  /// The tracer every span is started from.
+  public let tracer: any Tracer
+  /// The background exporter; run it in the process's `ServiceGroup` (nil when tracing is off).
+  public let service: (any Service)?
+  /// The context the top span of every experiment is a child of: `TRACEPARENT`'s, or empty.
+  public let parent: ServiceContext
+  /// Why tracing is off, or nil when it is on.
+  public let disabledReason: String?
+
+  /// Tracing switched off: no spans, no exporter.
+  public static let disabled = Telemetry(
+    tracer: NoOpTracer(), service: nil, parent: .topLevel, disabledReason: "disabled")
+
+  /// Builds the backend from the process's environment.
+  ///
+  /// Resource attributes: `service.name` (`OTEL_SERVICE_NAME`, default `faultline`),
+  /// `service.version`, `host.name`, and `k8s.pod.name`, `k8s.namespace.name`, `k8s.pod.uid`,
+  /// `k8s.node.name` from the Downward API variables `POD_NAME`, `POD_NAMESPACE`, `POD_UID`,
+  /// `NODE_NAME` when set; `OTEL_RESOURCE_ATTRIBUTES` overrides any of them.
+  /// - Throws: ``TelemetryError`` for a configuration swift-otel rejects (e.g. a bad protocol).
+  public static func bootstrap(serviceVersion: String, logger: Logger) throws -> Telemetry {
+    // swift-otel reads the OTEL_* variables from the process environment itself.
+    let environment = ProcessInfo.processInfo.environment
+    if let reason = disabledReason(environment) {
+      return Telemetry(
+        tracer: NoOpTracer(), service: nil, parent: .topLevel, disabledReason: reason)
+    }
+    for key in ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] {
+      if let value = environment[key], !["grpc", "http/protobuf", "http/json"].contains(value) {
+        throw TelemetryError(
+          message: "\(key)=\(value) is not a protocol faultline can export with: use grpc or http/protobuf")
+      }
+    }
+    var configuration = OTel.Configuration.default
+    configuration.serviceName = "faultline"
+    configuration.resourceAttributes = resourceAttributes(
+      serviceVersion: serviceVersion, environment: environment)
+    configuration.metrics.enabled = false
+    configuration.logs.enabled = false
+    configuration.traces.batchSpanProcessor.exportTimeout = .seconds(2)
+    configuration.traces.batchSpanProcessor.scheduleDelay = .milliseconds(500)
+    configuration.traces.otlpExporter.timeout = .seconds(1)
+    var diagnostics = logger
+    diagnostics[metadataKey: "component"] = "otel"
+    configuration.diagnosticLogger = .custom(diagnostics)
+    configuration.diagnosticLogLevel = .warning
+    let backend: (factory: any Tracer, service: any Service)
+    do {
+      let made = try OTel.makeTracingBackend(configuration: configuration)
+      backend = (made.factory, made.service)
+    } catch {
+      throw TelemetryError(message: "cannot set up OTLP tracing: \(error)")
+    }
+    return Telemetry(
+      tracer: backend.factory, service: backend.service,
+      parent: parentContext(environment, tracer: backend.factory), disabledReason: nil)
+  }
+
+  /// Why tracing is off for `environment`, or nil when it is on.
+  static func disabledReason(_ environment: [String: String]) -> String? {
+    if environment["OTEL_SDK_DISABLED"]?.lowercased() == "true" { return "OTEL_SDK_DISABLED=true" }
+    let exporter = environment["OTEL_TRACES_EXPORTER"]?.lowercased()
+    if exporter == "none" { return "OTEL_TRACES_EXPORTER=none" }
+    let endpoints = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    if exporter == nil && !endpoints.contains(where: { !(environment[$0] ?? "").isEmpty }) {
+      return "no OTEL_EXPORTER_OTLP_ENDPOINT"
+    }
+    return nil
+  }
+
+  /// The resource attributes faultline adds before `OTEL_RESOURCE_ATTRIBUTES` is applied.
+  static func resourceAttributes(serviceVersion: String, environment: [String: String]) -> [String: String] {
+    var attributes = ["service.version": serviceVersion]
+    if let host = environment["HOSTNAME"] ?? ProcessInfo.processInfo.hostName.nonEmpty {
+      attributes["host.name"] = host
+    }
+    let downward = [
+      ("POD_NAME", "k8s.pod.name"), ("POD_NAMESPACE", "k8s.namespace.name"), ("POD_UID", "k8s.pod.uid"),
+      ("NODE_NAME", "k8s.node.name"),
+    ]
+    for (variable, key) in downward {
+      if let value = environment[variable], !value.isEmpty { attributes[key] = value }
+    }
+    return attributes
+  }
+
+  /// The context `TRACEPARENT` (and `TRACESTATE`) carry, per the OpenTelemetry environment-variable
+  /// carrier convention; empty when unset or malformed.
+  static func parentContext(_ environment: [String: String], tracer: any Tracer) -> ServiceContext {
+    guard let traceparent = environment["TRACEPARENT"], !traceparent.isEmpty else { return .topLevel }
+    var carrier = ["traceparent": traceparent]
+    if let state = environment["TRACESTATE"], !state.isEmpty { carrier["tracestate"] = state }
+    var context = ServiceContext.topLevel
+    tracer.extract(carrier, into: &context, using: DictionaryExtractor())
+    return context
+  }
+}
+
+extension Telemetry {
+  /// Runs `body` while the span exporter runs, then flushes the spans (bounded by
+  /// `OTEL_BSP_EXPORT_TIMEOUT`, default 2 s) and returns the body's result or rethrows its error.
+  /// For one-shot commands; a daemon puts ``service`` in its own `ServiceGroup` instead.
+  public func whileExporting<T: Sendable>(
+    logger: Logger, _ body: @escaping @Sendable () async throws -> T
+  ) async throws -> T {
+    guard let exporter = service else { return try await body() }
+    let outcome = OutcomeBox<T>()
+    let work = BodyService { await outcome.set(await Result(catching: body)) }
+    // Services stop in reverse order: the body first, then the exporter (which flushes).
+    let group = ServiceGroup(
+      configuration: ServiceGroupConfiguration(
+        services: [
+          .init(service: exporter),
+          .init(service: work, successTerminationBehavior: .gracefullyShutdownGroup),
+        ],
+        logger: logger))
+    try await group.run()
+    guard let result = await outcome.result else { throw CancellationError() }
+    return try result.get()
+  }
+}
+
+/// A service that runs a closure once.
+private struct BodyService: Service {
+  let body: @Sendable () async -> Void
+  func run() async throws { await body() }
+}
+
+private actor OutcomeBox<T: Sendable> {
+  var result: Result<T, any Error>?
+  func set(_ value: Result<T, any Error>) { result = value }
+}
+
+extension Result where Failure == any Error {
+  fileprivate init(catching body: () async throws -> Success) async {
+    do { self = .success(try await body()) } catch { self = .failure(error) }
+  }
+}
+
+/// A tracing configuration swift-otel refused.
+public struct TelemetryError: Error, CustomStringConvertible {
+  /// What is wrong.
+  public let message: String
+  /// The message.
+  public var description: String { message }
+}
+
+/// Reads a `[String: String]` carrier (header names lower-cased).
+public struct DictionaryExtractor: Extractor {
+  /// An extractor.
+  public init() {}
+  /// The value for `key`, case-insensitively.
+  public func extract(key: String, from carrier: [String: String]) -> String? {
+    carrier[key] ?? carrier.first { $0.key.lowercased() == key.lowercased() }?.value
+  }
+}
+
+extension String {
+  fileprivate var nonEmpty: String? { isEmpty ? nil : self }
+}
