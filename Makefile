@@ -2,6 +2,7 @@
 #
 #   make test     installs what it needs, runs the unit tests on the host, the privileged suite
 #                 inside a qemu VM on Debian's stock kernel (sch_netem), and the Python suites.
+#   make demo     the whole product on one machine, in the VM when this kernel lacks sch_netem.
 #   make vm-test  only the privileged suite in the VM.
 #   make deploy-test  the Kubernetes manifests (offline schema validation) and the Dockerfile.
 #   make bench    the benchmarks (not part of make test; docs/BENCHMARKS.md).
@@ -15,7 +16,7 @@ XCTEST := .build/debug/faultlinePackageTests.xctest
 APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev libcap2-bin iproute2 qemu-system-x86 busybox-static cpio kmod
 STAMP := .build-deps/stamp
 
-.PHONY: all deps build test unit-test vm-test python-test lint format clean deploy-test bench
+.PHONY: all deps build test unit-test vm-test python-test lint format clean deploy-test bench demo
 
 all: build
 
@@ -56,6 +57,10 @@ python-test: deps
 deploy-test: deps
 	@echo "==> Kubernetes manifests (kustomize + kubernetes-validate 1.30 strict, offline) and Dockerfile"
 	scripts/check-deploy
+
+demo: deps
+	@echo "==> demo: a fault window on a small pod, measured, traced and reverted (scripts/demo)"
+	scripts/demo
 
 bench: deps
 	@echo "==> benchmarks: netem figures in the real-kernel VM, the rest on the host (docs/BENCHMARKS.md)"
