@@ -187,6 +187,11 @@ def main() -> int:
         print(f"  {'':14} {'requested':28} measured")
         for name, want, got in rows:
             print(f"  {name:14} {want:28} {got}")
+        # Keep the received spans for the record (the VM shares .build-vm/out with the host).
+        keep = Path(args.faultline).parent / "spans.jsonl"
+        if spans_file.exists():
+            shutil.copy(spans_file, keep)
+            print(f"  spans as received: {keep}")
         ok = (
             100 <= added <= 250 and 2 <= measured_loss <= 25 and inject and revert and experiment
             and "netem" not in qdisc and not journal and daemon.returncode == 0
