@@ -150,7 +150,7 @@ public struct NetemParameters: Sendable, Hashable {
       w.append(duplicateCorrelation)
     }
     if let distribution {
-      out.attribute(Attribute.delayDistribution.rawValue) { w in for value in distribution { w.append(value) }
+      out.attribute(Attribute.delayDistribution.rawValue) { w in w.append(contentsOf: distribution)
       }
     }
     out.attribute(Attribute.reorder.rawValue) { w in

@@ -6,6 +6,12 @@ struct NetlinkWriter {
     withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
   }
 
+  /// Appends an array of integers in host byte order, in one copy (a 4096-entry distribution table
+  /// appended value by value was three quarters of an apply's instructions).
+  mutating func append<T: FixedWidthInteger>(contentsOf values: [T]) {
+    values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+  }
+
   /// Appends one attribute (`struct nlattr` header, payload, padding) whose payload `body` writes.
   mutating func attribute(_ type: UInt16, _ body: (inout NetlinkWriter) -> Void) {
     var inner = NetlinkWriter()
