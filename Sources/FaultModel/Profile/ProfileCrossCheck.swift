@@ -154,14 +154,15 @@ extension Duration {
 
 /// `2026-11-22T05:10:00Z`: RFC 3339 in UTC, with fractional seconds only when there are any.
 public func formatRFC3339(_ date: Date) -> String {
-  let formatter = ISO8601DateFormatter()
-  formatter.timeZone = utcTimeZone
-  let whole = date.timeIntervalSince1970.rounded(.down)
-  formatter.formatOptions =
-    date.timeIntervalSince1970 == whole
-    ? [.withInternetDateTime] : [.withInternetDateTime, .withFractionalSeconds]
-  return formatter.string(from: date)
+  // Format styles are values, made once: creating an ISO8601DateFormatter per call was a quarter of
+  // the daemon's CPU when a window opened (callgrind, docs/BENCHMARKS.md).
+  date.timeIntervalSince1970 == date.timeIntervalSince1970.rounded(.down)
+    ? date.formatted(rfc3339Whole) : date.formatted(rfc3339Fractional)
 }
+
+private let rfc3339Whole = Date.ISO8601FormatStyle(timeZone: utcTimeZone)
+private let rfc3339Fractional = Date.ISO8601FormatStyle(
+  includingFractionalSeconds: true, timeZone: utcTimeZone)
 
 /// Parses an RFC 3339 timestamp (`2026-11-22T05:10:00Z`, `2026-11-22T06:10:00+01:00`, fractional seconds
 /// allowed); nil if `text` is not one.
