@@ -11,7 +11,8 @@ import Tracing
 /// from a slow request to the fault that slowed it. Outside an experiment nothing is added.
 ///
 /// The check per request is the ``ExperimentReader``'s cached read: no file parse unless the file
-/// changed.
+/// changed, and (by default) no system call either while the last look is younger than 50 ms — the
+/// time faultline allows itself to publish a change — so a check costs tens of nanoseconds.
 ///
 /// ```swift
 /// let chaos = ChaosSpanMarker()
@@ -24,9 +25,10 @@ public struct ChaosSpanMarker: Sendable {
   /// The annotation file reader.
   public let reader: ExperimentReader
 
-  /// A marker reading `path` (default: `FAULTLINE_ANNOTATIONS`, else `/var/run/faultline/annotations`).
-  public init(path: String = ExperimentReader.defaultPath) {
-    reader = ExperimentReader(path: path)
+  /// A marker reading `path` (default: `FAULTLINE_ANNOTATIONS`, else `/var/run/faultline/annotations`),
+  /// seeing a change at most `maxStaleness` late (default 50 ms; zero looks at the file every time).
+  public init(path: String = ExperimentReader.defaultPath, maxStaleness: Duration = .milliseconds(50)) {
+    reader = ExperimentReader(path: path, maxStaleness: maxStaleness)
   }
 
   /// A marker over an existing reader.

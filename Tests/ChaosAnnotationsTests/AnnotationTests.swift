@@ -78,6 +78,21 @@ import Testing
     #expect(reader.parseCount == 2)
   }
 
+  @Test func aBoundedReaderAnswersFromItsCacheUntilTheStalenessHasPassed() async throws {
+    let path = tempPath()
+    let writer = AnnotationWriter(path: path)
+    try await writer.started(try experiment("a"), at: Date())
+    let reader = ExperimentReader(path: path, maxStaleness: .seconds(2))
+    #expect(reader.current()?.names == ["a"])
+    try await writer.started(try experiment("b"), at: Date())
+    // Within the bound the cached answer stands (no look at the file); after it, the change shows.
+    #expect(reader.current()?.names == ["a"])
+    #expect(reader.parseCount == 1)
+    try await Task.sleep(for: .milliseconds(2100))
+    #expect(reader.current()?.names == ["a", "b"])
+    #expect(reader.parseCount == 2)
+  }
+
   @Test func aReaderHammeringTheFileWhileItFlipsNeverSeesATornFile() async throws {
     let path = tempPath()
     let writer = AnnotationWriter(path: path)

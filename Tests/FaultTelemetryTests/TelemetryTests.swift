@@ -141,6 +141,7 @@ func withEnvironment<T>(_ variables: [String: String], _ body: () async throws -
         #expect(marker.mark(during, tracer: telemetry.tracer)?.names == ["payment-latency"])
         during.end()
         try await writer.ended(id: experiment.id)
+        try await Task.sleep(for: .milliseconds(100))  // the marker may answer up to 50 ms late
         let after = telemetry.tracer.startSpan("GET /pay after", context: .topLevel)
         #expect(marker.mark(after, tracer: telemetry.tracer) == nil)
         after.end()
