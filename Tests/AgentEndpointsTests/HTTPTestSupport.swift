@@ -101,7 +101,8 @@ func rawExchange(port: Int, _ bytes: String) async throws -> String {
       }
     }
   return try await channel.executeThenClose { inbound, outbound in
-    try await outbound.write(ByteBuffer(string: bytes))
+    // Nothing to send: write nothing (the server may already have closed an idle connection).
+    if !bytes.isEmpty { try await outbound.write(ByteBuffer(string: bytes)) }
     var received = ByteBuffer()
     for try await var chunk in inbound { received.writeBuffer(&chunk) }
     return String(buffer: received)
