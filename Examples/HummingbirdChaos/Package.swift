@@ -6,7 +6,8 @@ import PackageDescription
 //   cd Examples/HummingbirdChaos && swift build
 // SwiftPM names a path dependency after its directory (`main`, `faultline`, …), so the repository
 // root's directory name is what the product dependency below refers to.
-let faultline = Context.packageDirectory.split(separator: "/").dropLast(2).last.map(String.init) ?? "faultline"
+let faultline =
+  Context.packageDirectory.split(separator: "/").dropLast(2).last.map(String.init) ?? "faultline"
 
 let package = Package(
   name: "HummingbirdChaos",

@@ -52,6 +52,7 @@ public struct ChaosSpanMarker: Sendable {
       tracer.extract(["traceparent": traceparent], into: &context, using: TraceparentExtractor())
       var attributes: SpanAttributes = ["chaos.experiment.link": true]
       if index < active.ids.count { attributes["chaos.experiment.id"] = active.ids[index] }
+      if index < active.names.count { attributes["chaos.experiment.name"] = active.names[index] }
       span.addLink(SpanLink(context: context, attributes: attributes))
     }
     return active

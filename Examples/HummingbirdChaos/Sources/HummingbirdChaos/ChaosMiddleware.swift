@@ -14,15 +14,16 @@ import Tracing
 ///
 /// During an experiment the span gets `chaos.experiment.active`, `chaos.experiment.name`,
 /// `chaos.experiment.id` and a link to the experiment's `chaos.experiment` span; otherwise it is left
-/// alone. The per-request cost is one `stat(2)` of the annotation file (see `ExperimentReader`).
+/// alone. The per-request check is `ChaosSpanMarker`'s cached read of the annotation file (see its
+/// `maxStaleness`): a change to the file shows up within that bound.
 struct ChaosMiddleware<Context: RequestContext>: RouterMiddleware {
   /// Reads the annotation file and marks spans.
   let marker: ChaosSpanMarker
 
-  /// A middleware reading `path` (default: `FAULTLINE_ANNOTATIONS`, else
-  /// `/var/run/faultline/annotations`).
-  init(path: String = ExperimentReader.defaultPath) {
-    marker = ChaosSpanMarker(path: path)
+  /// A middleware marking with `marker` (default: one reading `FAULTLINE_ANNOTATIONS`, else
+  /// `/var/run/faultline/annotations`; `ChaosSpanMarker(path:)` for another file).
+  init(marker: ChaosSpanMarker = ChaosSpanMarker()) {
+    self.marker = marker
   }
 
   /// Marks the current span, then passes the request on.

@@ -32,8 +32,8 @@ let app = Application(
     address: .hostname(environment["HOST"] ?? "127.0.0.1", port: Int(environment["PORT"] ?? "") ?? 8080)),
   onServerRunning: { channel in
     // Scripts wait for this line (and read the port from it when PORT=0).
-    print("listening on port \(channel.localAddress?.port ?? 0)")
-    fflush(stdout)
+    let line = "listening on port \(channel.localAddress?.port ?? 0)\n"
+    FileHandle.standardOutput.write(Data(line.utf8))
   },
   logger: logger
 )
