@@ -2,7 +2,9 @@ import AgentEndpoints
 import ArgumentParser
 import FaultAgent
 import FaultModel
+import FaultTelemetry
 import Foundation
+import KubeTargets
 import Logging
 import NetemKernel
 import ServiceLifecycle
@@ -17,7 +19,14 @@ struct Run: AsyncParsableCommand {
       at each fire time. The directory is re-read when it changes. Faults left by a crashed faultline are \
       reverted at start. Logs go to stderr (FAULTLINE_LOG_LEVEL, default info).
 
+      DaemonSet mode: profiles with target.pods put their fault into each selected pod on this node \
+      (--node-name or NODE_NAME; pods from --kube-api or the in-cluster service account; their network \
+      namespaces through kubelet's cgroups under --proc-root), following pods that come and go while \
+      a window is open. --pod-annotations-dir also publishes each pod's windows to DIR/<pod-uid>/annotations.
+
       Example: faultline run --profiles /etc/faultline/profiles
+      Example: faultline run --profiles /etc/faultline/profiles --node-name "$NODE_NAME" --proc-root /host/proc \
+      --pod-annotations-dir /var/run/faultline/pods
       """)
 
   @Option(help: ArgumentHelp("The profile directory.", valueName: "DIR")) var profiles: String
@@ -44,6 +53,30 @@ struct Run: AsyncParsableCommand {
       "Serve /healthz, /readyz and /metrics (Prometheus) on this address, e.g. 0.0.0.0:9464.",
       valueName: "HOST:PORT"))
   var httpAddress: String?
+  @Option(
+    name: .customLong("node-name"),
+    help: ArgumentHelp(
+      "This node's name, for profiles that target pods (default: $NODE_NAME).", valueName: "N"))
+  var nodeName: String?
+  @Option(
+    name: .customLong("kube-api"),
+    help: ArgumentHelp(
+      "Kubernetes API URL (http:// allowed); default: in-cluster service account.", valueName: "URL"))
+  var kubeAPI: String?
+  @Option(
+    name: .customLong("proc-root"),
+    help: ArgumentHelp("Where the node's processes are (the host's /proc in a DaemonSet).", valueName: "DIR"))
+  var procRoot: String = "/proc"
+  @Option(
+    name: .customLong("pod-annotations-dir"),
+    help: ArgumentHelp(
+      "Also publish each targeted pod's windows to DIR/<pod-uid>/annotations (a hostPath the pod mounts "
+        + "with subPathExpr: $(POD_UID)).", valueName: "DIR"))
+  var podAnnotationsDir: String?
+  @Flag(
+    name: .customLong("annotate-pods"),
+    help: "Also patch the chaos.experiment/* annotations onto the Pod objects (not supported yet).")
+  var annotatePods = false
 
   mutating func run() async throws {
     let cap: Duration
@@ -62,7 +95,27 @@ struct Run: AsyncParsableCommand {
         throw CLIError(message: "--http-address: \(error)", code: 2)
       }
     }
+    if annotatePods {
+      throw CLIError(
+        message: "--annotate-pods is not supported yet: faultline cannot patch Pod objects; use "
+          + "--pod-annotations-dir DIR (per-pod annotation files) instead, or drop the flag "
+          + "(deploy/kubernetes/daemonset rather than annotate-pods)", code: 2)
+    }
     let logger = makeLogger(default: .info)
+    let kube = KubeTargetsConfiguration(kubeAPI: kubeAPI, nodeName: nodeName, procRoot: procRoot)
+    let podProfiles = ProfileLoader.loadDirectory(profiles).profiles.filter { $0.pods != nil }.map(\.name)
+    var api: KubeAPIConfiguration?
+    if kube.nodeName != nil {
+      do { api = try kube.apiConfiguration() } catch {
+        guard podProfiles.isEmpty else { throw CLIError(message: error.description, code: 2) }
+        logger.warning(
+          "no Kubernetes API: profiles that target pods will fail", metadata: ["error": "\(error)"])
+      }
+    } else if !podProfiles.isEmpty {
+      throw CLIError(
+        message: "profile\(plural(podProfiles.count)) \(podProfiles.sorted().joined(separator: ", ")) "
+          + "target\(podProfiles.count == 1 ? "s" : "") pods: set --node-name or NODE_NAME", code: 2)
+    }
     let telemetry = try makeTelemetry(logger: logger)
     let metrics = AgentMetrics()
     let windows = FaultWindows(
@@ -71,9 +124,33 @@ struct Run: AsyncParsableCommand {
       tracer: telemetry.tracer, parent: telemetry.parent,
       annotations: AnnotationWriter(path: annotations, compatKey: annotationCompatKey), metrics: metrics,
       logger: logger)
-    let scheduler = FaultScheduler(
-      configuration: SchedulerConfiguration(profilesDirectory: profiles, maxDuration: cap),
-      windows: windows, logger: logger)
+    let configuration = SchedulerConfiguration(
+      profilesDirectory: profiles, maxDuration: cap, podAnnotationsDirectory: podAnnotationsDir)
+    guard let api, let node = kube.nodeName else {
+      try await Self.runGroup(
+        FaultScheduler(configuration: configuration, windows: windows, logger: logger), telemetry: telemetry,
+        endpoint: endpointAddress, metrics: metrics, logger: logger)
+      return
+    }
+    let procRoot = kube.procRoot
+    do {
+      try await KubeAPIClient.withClient(configuration: api, logger: logger) { client in
+        let pods = KubePodSource(
+          resolver: PodTargetResolver(client: client, nodeName: node, procRoot: procRoot), logger: logger)
+        try await Self.runGroup(
+          FaultScheduler(configuration: configuration, windows: windows, pods: pods, logger: logger),
+          telemetry: telemetry, endpoint: endpointAddress, metrics: metrics, logger: logger)
+      }
+    } catch let error as KubeTargetsError {
+      throw CLIError(message: error.description, code: error.isConfigurationError ? 2 : 1)
+    }
+  }
+
+  /// Runs the scheduler, the exporter and the HTTP endpoint as one service group until SIGTERM/SIGINT.
+  private static func runGroup(
+    _ scheduler: FaultScheduler, telemetry: Telemetry, endpoint endpointAddress: ListenAddress?,
+    metrics: AgentMetrics, logger: Logger
+  ) async throws {
     // Shut down in reverse order: the scheduler reverts (with spans) before the exporter flushes.
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
     if let exporter = telemetry.service { services.append(.init(service: exporter)) }

@@ -1,0 +1,63 @@
+import FaultModel
+
+/// One pod chosen for a fault: where to apply it and which pod it is.
+public struct PodTarget: Sendable, Hashable, CustomStringConvertible {
+  /// The interface inside the pod and the pod's network namespace (a `<procRoot>/<pid>/ns/net` path).
+  public var target: FaultTarget
+  /// The pod's Kubernetes namespace (`k8s.namespace.name`).
+  public var namespace: String
+  /// The pod's name (`k8s.pod.name`).
+  public var name: String
+  /// The pod's UID (`k8s.pod.uid`); names its per-pod annotation file.
+  public var uid: String
+  /// The inode of the pod's network namespace: when it changes (the pod sandbox was recreated) the
+  /// pod's window is closed and opened again.
+  public var netnsInode: UInt64
+
+  /// A target of `target` for the pod `namespace/name` with `uid`.
+  public init(target: FaultTarget, namespace: String, name: String, uid: String, netnsInode: UInt64) {
+    self.target = target
+    self.namespace = namespace
+    self.name = name
+    self.uid = uid
+    self.netnsInode = netnsInode
+  }
+
+  /// `default/payment-7d9f`.
+  public var qualifiedName: String { "\(namespace)/\(name)" }
+
+  /// `default/payment-7d9f: eth0 in /proc/4242/ns/net`.
+  public var description: String { "\(qualifiedName): \(target)" }
+
+  /// The span attributes of the pod (`k8s.pod.name`, `k8s.namespace.name`, `k8s.pod.uid`).
+  public var attributes: [String: String] {
+    ["k8s.pod.name": name, "k8s.namespace.name": namespace, "k8s.pod.uid": uid]
+  }
+}
+
+/// Where `faultline run` finds the pods a profile's `target.pods` selects (DaemonSet mode).
+///
+/// The agent implements it over the Kubernetes API and the node's `/proc`; FaultAgent only sees this
+/// protocol, so the scheduler can be tested without a cluster. Both functions must pick pods with the
+/// profile's own seed, so that `one`, `fixed:N` and `percent:N` pick what `faultline plan` shows.
+public protocol PodTargetSource: Sendable {
+  /// The pods `selector` selects on this node now, with `interface` as each target's interface.
+  ///
+  /// - Parameter profile: the profile name (the selection seed).
+  func resolve(_ selector: PodSelector, profile: String, interface: String) async throws -> [PodTarget]
+
+  /// Calls `update` with the selected pods at once and again whenever they change, until the calling
+  /// task is cancelled (then it returns or throws `CancellationError`).
+  ///
+  /// - Throws: when the pods cannot be listed at the start; later failures are retried inside.
+  func watch(
+    _ selector: PodSelector, profile: String, interface: String,
+    update: @Sendable ([PodTarget]) async -> Void
+  ) async throws
+}
+
+/// A per-pod annotation file's location: `<directory>/<pod-uid>/annotations`, which the pod's app
+/// container mounts with `subPathExpr: $(POD_UID)`.
+public func podAnnotationsPath(directory: String, uid: String) -> String {
+  (directory.hasSuffix("/") ? directory : directory + "/") + uid + "/annotations"
+}

@@ -1,0 +1,49 @@
+import FaultAgent
+import FaultModel
+import KubeTargets
+import Logging
+
+/// `faultline run`'s pods (DaemonSet mode): the pods on this node from the Kubernetes API, mapped
+/// to their network namespaces through kubelet's cgroups under `--proc-root`, picked with the
+/// profile's seed exactly as `faultline plan` picks them.
+struct KubePodSource: PodTargetSource {
+  /// Lists, watches and maps the pods.
+  let resolver: PodTargetResolver
+  let logger: Logger
+
+  func resolve(_ selector: PodSelector, profile: String, interface: String) async throws -> [PodTarget] {
+    let resolution = try await resolver.resolve(selector, seed: PodSelection.seed(forProfile: profile))
+    report(resolution, profile: profile)
+    return resolution.targets.map { Self.podTarget($0, interface: interface) }
+  }
+
+  func watch(
+    _ selector: PodSelector, profile: String, interface: String,
+    update: @Sendable ([PodTarget]) async -> Void
+  ) async throws {
+    for try await resolution in resolver.watch(selector, seed: PodSelection.seed(forProfile: profile)) {
+      report(resolution, profile: profile)
+      await update(resolution.targets.map { Self.podTarget($0, interface: interface) })
+    }
+  }
+
+  /// Logs the matching pods that cannot be targets (not Running, hostNetwork, no process).
+  private func report(_ resolution: PodTargetResolution, profile: String) {
+    for skipped in resolution.skipped {
+      logger.info("pod skipped", metadata: ["profile": "\(profile)", "pod": "\(skipped)"])
+    }
+    logger.debug(
+      "pods resolved",
+      metadata: [
+        "profile": "\(profile)", "node": "\(resolver.nodeName)",
+        "targets": "\(resolution.targets.map(\.description).joined(separator: "; "))",
+      ])
+  }
+
+  /// The FaultAgent view of a resolved pod.
+  static func podTarget(_ resolved: ResolvedPodTarget, interface: String) -> PodTarget {
+    PodTarget(
+      target: resolved.faultTarget(interface: interface), namespace: resolved.pod.namespace,
+      name: resolved.pod.name, uid: resolved.pod.uid, netnsInode: resolved.netnsInode)
+  }
+}
