@@ -18,6 +18,7 @@ let package = Package(
     .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0"),
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
   ],
   targets: [
     // libnl-route-3 and libcap behind one module, imported only by NetemKernel.
@@ -81,6 +82,9 @@ let package = Package(
         "FaultModel",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
       ]
     ),
     // Dependency-free reader (and the format) of the annotation file, for applications.
@@ -116,7 +120,13 @@ let package = Package(
       name: "ChaosAnnotationsTests",
       dependencies: ["ChaosAnnotations", "ChaosAnnotationsTracing", "FaultAgent", "FaultModel"]),
     .testTarget(name: "AgentEndpointsTests", dependencies: ["AgentEndpoints", "FaultAgent"]),
-    .testTarget(name: "KubeTargetsTests", dependencies: ["KubeTargets", "FaultModel"]),
+    .testTarget(
+      name: "KubeTargetsTests",
+      dependencies: [
+        "KubeTargets", "FaultModel",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
     .testTarget(
       name: "FaultTelemetryTests",
       dependencies: [

@@ -20,17 +20,20 @@ public struct SchedulerConfiguration: Sendable {
   /// (`--pod-annotations-dir DIR`; default: nowhere). The app container mounts its own file with
   /// `subPathExpr: $(POD_UID)`.
   public var podAnnotationsDirectory: String?
+  /// Also patch the `chaos.experiment/*` annotations onto each pod's Pod object (`--annotate-pods`).
+  public var annotatePods: Bool
 
   /// A configuration with the documented defaults.
   public init(
     profilesDirectory: String, maxDuration: Duration = .seconds(3600), reloadInterval: Duration = .seconds(1),
-    mode: AgentMode? = nil, podAnnotationsDirectory: String? = nil
+    mode: AgentMode? = nil, podAnnotationsDirectory: String? = nil, annotatePods: Bool = false
   ) {
     self.profilesDirectory = profilesDirectory
     self.maxDuration = maxDuration
     self.reloadInterval = reloadInterval
     self.mode = mode
     self.podAnnotationsDirectory = podAnnotationsDirectory
+    self.annotatePods = annotatePods
   }
 }
 
@@ -520,6 +523,9 @@ extension FaultScheduler {
     await publishPod(pod.uid) {
       try await $0.started(experiment, at: window.active.entry.startedAt, traceparent: window.traceparent)
     }
+    await annotatePod(
+      pod,
+      podObjectAnnotations(experiment, start: window.active.entry.startedAt, traceparent: window.traceparent))
     logger.info(
       "applied",
       metadata: [
@@ -561,6 +567,7 @@ extension FaultScheduler {
     }
     let id = open.window.experiment.id
     await publishPod(open.pod.uid) { try await $0.ended(id: id) }
+    await annotatePod(open.pod, podObjectAnnotations(nil, start: Date(), traceparent: nil))
     if !podWindows.values.contains(where: { $0.pods[open.pod.uid] != nil }) {
       podAnnotations[open.pod.uid] = nil
     }
@@ -591,6 +598,15 @@ extension FaultScheduler {
           "re-apply failed on a pod; the previous parameters stay",
           metadata: ["profile": "\(profile.name)", "pod": "\(open.pod.qualifiedName)", "error": "\(error)"])
       }
+    }
+  }
+
+  /// Patches the Pod object's annotations (`--annotate-pods`), logging failures (never fatal).
+  private func annotatePod(_ pod: PodTarget, _ annotations: [String: String?]) async {
+    guard configuration.annotatePods, let source = podSource else { return }
+    do { try await source.annotate(pod, with: annotations) } catch {
+      logger.warning(
+        "cannot annotate the pod", metadata: ["pod": "\(pod.qualifiedName)", "error": "\(error)"])
     }
   }
 

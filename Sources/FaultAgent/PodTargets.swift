@@ -1,4 +1,5 @@
 import FaultModel
+import Foundation
 
 /// One pod chosen for a fault: where to apply it and which pod it is.
 public struct PodTarget: Sendable, Hashable, CustomStringConvertible {
@@ -54,6 +55,31 @@ public protocol PodTargetSource: Sendable {
     _ selector: PodSelector, profile: String, interface: String,
     update: @Sendable ([PodTarget]) async -> Void
   ) async throws
+
+  /// Sets (nil: removes) `chaos.experiment/*` annotations on the Pod object (`--annotate-pods`).
+  func annotate(_ pod: PodTarget, with annotations: [String: String?]) async throws
+}
+
+extension PodTargetSource {
+  /// The default does nothing (a source without an API server to write to).
+  public func annotate(_ pod: PodTarget, with annotations: [String: String?]) async throws {}
+}
+
+/// The Pod-object annotations for an experiment window on a pod (nil values remove keys).
+public func podObjectAnnotations(
+  _ experiment: Experiment?, start: Date, traceparent: String?
+) -> [String: String?] {
+  let keys = [
+    "chaos.experiment/name", "chaos.experiment/id", "chaos.experiment/traceparent",
+    "chaos.experiment/started-at", "chaos.experiment/ends-at", "chaos.experiment/interface",
+    "chaos.experiment/fault",
+  ]
+  var result: [String: String?] = Dictionary(uniqueKeysWithValues: keys.map { ($0, nil) })
+  result["chaos.experiment/active"] = "false"
+  guard let experiment else { return result }
+  let published = AnnotationWriter.Published(experiment: experiment, start: start, traceparent: traceparent)
+  for (key, value) in AnnotationWriter.annotations(for: [published], compatKey: nil) { result[key] = value }
+  return result
 }
 
 /// A per-pod annotation file's location: `<directory>/<pod-uid>/annotations`, which the pod's app

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// Lists and watches pods on the Kubernetes API server (async-http-client, JSON).
 ///
@@ -84,10 +85,37 @@ public final class KubeAPIClient: Sendable {
     return response.body
   }
 
-  /// Sends `GET target` with the bearer token (read now: projected tokens rotate).
-  private func send(_ target: String) async throws -> HTTPClientResponse {
+  /// Sets (or, for nil values, removes) annotations on a pod with a JSON merge patch
+  /// (`PATCH /api/v1/namespaces/NS/pods/NAME`, `application/merge-patch+json`); needs `patch` on pods.
+  public func patchPodAnnotations(namespace: String, name: String, annotations: [String: String?])
+    async throws
+  {
+    let target = "/api/v1/namespaces/\(namespace)/pods/\(name)"
+    var values: [String: Any] = [:]
+    for (key, value) in annotations { values[key] = value.map { $0 as Any } ?? NSNull() }
+    let body = try JSONSerialization.data(
+      withJSONObject: ["metadata": ["annotations": values]], options: [.sortedKeys, .withoutEscapingSlashes])
+    let response = try await send(
+      target, method: .PATCH, body: body, contentType: "application/merge-patch+json")
+    let data = try await collect(response.body, url: configuration.baseURL + target)
+    guard response.status.code / 100 == 2 else {
+      throw KubeTargetsError.httpStatus(
+        configuration.baseURL + target, status: Int(response.status.code), message: statusMessage(data))
+    }
+  }
+
+  /// Sends `GET target` (or `method` with `body`) with the bearer token (read now: projected tokens
+  /// rotate).
+  private func send(
+    _ target: String, method: HTTPMethod = .GET, body: Data? = nil, contentType: String? = nil
+  ) async throws -> HTTPClientResponse {
     let url = configuration.baseURL + target
     var request = HTTPClientRequest(url: url)
+    request.method = method
+    if let body {
+      request.body = .bytes(ByteBuffer(bytes: body))
+      if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+    }
     request.headers.add(name: "Accept", value: "application/json")
     request.headers.add(name: "User-Agent", value: "faultline")
     if let tokenFile = configuration.tokenFile {

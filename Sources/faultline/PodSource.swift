@@ -27,6 +27,11 @@ struct KubePodSource: PodTargetSource {
     }
   }
 
+  func annotate(_ pod: PodTarget, with annotations: [String: String?]) async throws {
+    try await resolver.client.patchPodAnnotations(
+      namespace: pod.namespace, name: pod.name, annotations: annotations)
+  }
+
   /// Logs the matching pods that cannot be targets (not Running, hostNetwork, no process).
   private func report(_ resolution: PodTargetResolution, profile: String) {
     for skipped in resolution.skipped {

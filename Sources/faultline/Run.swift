@@ -95,12 +95,6 @@ struct Run: AsyncParsableCommand {
         throw CLIError(message: "--http-address: \(error)", code: 2)
       }
     }
-    if annotatePods {
-      throw CLIError(
-        message: "--annotate-pods is not supported yet: faultline cannot patch Pod objects; use "
-          + "--pod-annotations-dir DIR (per-pod annotation files) instead, or drop the flag "
-          + "(deploy/kubernetes/daemonset rather than annotate-pods)", code: 2)
-    }
     let logger = makeLogger(default: .info)
     let kube = KubeTargetsConfiguration(kubeAPI: kubeAPI, nodeName: nodeName, procRoot: procRoot)
     let podProfiles = ProfileLoader.loadDirectory(profiles).profiles.filter { $0.pods != nil }.map(\.name)
@@ -125,7 +119,8 @@ struct Run: AsyncParsableCommand {
       annotations: AnnotationWriter(path: annotations, compatKey: annotationCompatKey), metrics: metrics,
       logger: logger)
     let configuration = SchedulerConfiguration(
-      profilesDirectory: profiles, maxDuration: cap, podAnnotationsDirectory: podAnnotationsDir)
+      profilesDirectory: profiles, maxDuration: cap, podAnnotationsDirectory: podAnnotationsDir,
+      annotatePods: annotatePods)
     guard let api, let node = kube.nodeName else {
       try await Self.runGroup(
         FaultScheduler(configuration: configuration, windows: windows, logger: logger), telemetry: telemetry,

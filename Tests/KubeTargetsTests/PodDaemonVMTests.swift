@@ -131,7 +131,7 @@ struct PodDaemonVMTests {
     daemon.arguments = [
       "run", "--profiles", profiles, "--kube-api", server.url, "--node-name", Self.node,
       "--pod-annotations-dir", podDir, "--state-dir", state + "/journal", "--annotations",
-      state + "/annotations",
+      state + "/annotations", "--annotate-pods",
     ]
     daemon.environment = ProcessInfo.processInfo.environment.merging(["FAULTLINE_LOG_LEVEL": "info"]) { $1 }
     daemon.standardOutput = FileHandle.nullDevice
@@ -139,6 +139,16 @@ struct PodDaemonVMTests {
     try daemon.run()
     defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
     func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+    /// The bodies of the PATCH requests the fake API server received for a pod, in order.
+    func patches(_ pod: String) -> [String] {
+      let script = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
+      guard let text = try? sh(["python3", "-c", script, server.url + "/_control/requests"]),
+        let requests = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]]
+      else { return [] }
+      return requests.filter {
+        $0["method"] as? String == "PATCH" && ($0["path"] as? String)?.hasSuffix("/pods/\(pod)") == true
+      }.compactMap { $0["body"] as? String }
+    }
 
     // Exactly the two selected pods get the fault.
     let applied = waitFor(90) { hasDelay(a) && hasDelay(b) }
@@ -153,6 +163,14 @@ struct PodDaemonVMTests {
     let fileA = (try? String(contentsOfFile: "\(podDir)/\(Self.uidA)/annotations", encoding: .utf8)) ?? ""
     print("measured: \(podDir)/\(Self.uidA)/annotations:\n\(fileA)")
     #expect(fileA.contains("chaos.experiment/name=\"payment-latency\""))
+    // --annotate-pods: the Pod objects were patched too (JSON merge patch on the API server).
+    let patchedActive = waitFor(10) {
+      patches("pay-a").contains { $0.contains("\"chaos.experiment/active\":\"true\"") }
+        && patches("pay-b").contains { $0.contains("\"chaos.experiment/name\":\"payment-latency\"") }
+    }
+    print("measured: PATCH bodies for pay-a: \(patches("pay-a"))")
+    #expect(patchedActive != nil, "the Pod objects were not annotated; log:\n\(logText())")
+    #expect(patches("web-w").isEmpty)
 
     // A third matching pod arrives through the watch.
     netnsNames.append("fl-pod-c")
@@ -186,6 +204,10 @@ struct PodDaemonVMTests {
     }
     #expect(active(podDir, Self.uidA) == "false")
     #expect(active(podDir, Self.uidC) == "false")
+    #expect(
+      patches("pay-a").last?.contains("\"chaos.experiment/active\":\"false\"") == true,
+      "pay-a's Pod object still says active: \(patches("pay-a"))")
+    #expect(patches("pay-a").last?.contains("\"chaos.experiment/name\":null") == true)
     let journal = (try? FileManager.default.contentsOfDirectory(atPath: state + "/journal/active")) ?? []
     #expect(journal.filter { $0.hasSuffix(".json") }.isEmpty, "journal left: \(journal)")
     let text = logText()

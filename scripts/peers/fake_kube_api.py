@@ -283,6 +283,45 @@ def make_handler(store: Store, required_token: str | None):
                 self.send_status(405, "MethodNotAllowed", f"POST {path} is not supported")
 
         # --- API ---------------------------------------------------------------------------------
+        def do_PATCH(self) -> None:  # noqa: N802
+            """A JSON merge patch of a pod's metadata.annotations (null removes a key), as kubectl
+            annotate sends; the change is a MODIFIED event like any other."""
+            path = urlsplit(self.path).path
+            raw = self.read_body()
+            with store.condition:
+                store.requests.append(
+                    {"method": "PATCH", "path": path, "content_type": self.headers.get("Content-Type"),
+                     "body": raw.decode(errors="replace"), "authorization": self.headers.get("Authorization")}
+                )
+            parts = path.strip("/").split("/")
+            if len(parts) != 6 or parts[:3] != ["api", "v1", "namespaces"] or parts[4] != "pods":
+                self.send_status(404, "NotFound", f"PATCH {path}: not a pod")
+                return
+            if self.headers.get("Content-Type") != "application/merge-patch+json":
+                self.send_status(415, "UnsupportedMediaType", "only application/merge-patch+json")
+                return
+            try:
+                patch = json.loads(raw)
+            except json.JSONDecodeError as error:
+                self.send_status(400, "BadRequest", f"invalid JSON: {error}")
+                return
+            namespace, name = parts[3], parts[5]
+            with store.condition:
+                pod = next((copy.deepcopy(p) for p in store.pods.values()
+                            if p["metadata"].get("namespace") == namespace and p["metadata"].get("name") == name), None)
+            if pod is None:
+                self.send_status(404, "NotFound", f'pods "{name}" not found')
+                return
+            annotations = pod["metadata"].setdefault("annotations", {})
+            for key, value in ((patch.get("metadata") or {}).get("annotations") or {}).items():
+                if value is None:
+                    annotations.pop(key, None)
+                else:
+                    annotations[key] = value
+            store.apply({"type": "MODIFIED", "object": pod})
+            with store.condition:
+                self.send_json(200, store.pods[store._key(pod)])
+
         def do_GET(self) -> None:  # noqa: N802
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}

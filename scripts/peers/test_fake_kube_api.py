@@ -262,3 +262,29 @@ def test_rejects_a_file_that_is_not_a_pod_list(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(SERVER), "--pods", str(bad)], capture_output=True, text=True,
                             timeout=20)
     assert result.returncode != 0 and "PodList" in result.stderr
+
+
+def test_a_merge_patch_sets_and_removes_annotations_and_is_a_modified_event(server: Server) -> None:
+    watch = server.watch("/api/v1/pods?watch=1&resourceVersion=0&fieldSelector=spec.nodeName%3Dnode-1")
+    try:
+        merge = {"Content-Type": "application/merge-patch+json"}
+        status, pod_after = server.request(
+            "PATCH", "/api/v1/namespaces/default/pods/web-1",
+            {"metadata": {"annotations": {"chaos.experiment/active": "true", "chaos.experiment/name": "x"}}},
+            headers=merge)
+        assert status == 200
+        assert pod_after["metadata"]["annotations"] == {"chaos.experiment/active": "true", "chaos.experiment/name": "x"}
+        status, pod_after = server.request(
+            "PATCH", "/api/v1/namespaces/default/pods/web-1",
+            {"metadata": {"annotations": {"chaos.experiment/active": "false", "chaos.experiment/name": None}}},
+            headers=merge)
+        assert pod_after["metadata"]["annotations"] == {"chaos.experiment/active": "false"}
+        modified: list[dict] = []
+        while len(modified) < 2 and (event := watch.next()) is not None:
+            if event["type"] == "MODIFIED":
+                modified.append(event)
+        assert [e["object"]["metadata"]["annotations"].get("chaos.experiment/name") for e in modified] == ["x", None]
+        assert server.request("PATCH", "/api/v1/namespaces/default/pods/nope", {}, headers=merge)[0] == 404
+        assert server.request("PATCH", "/api/v1/namespaces/default/pods/web-1", {})[0] == 415
+    finally:
+        watch.close()
