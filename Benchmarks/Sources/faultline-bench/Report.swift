@@ -107,12 +107,6 @@ enum Report {
           + "\(vm["memory_gib"] ?? 2) GiB (scripts/vm-test)",
       ],
       "host": host, "vm": vm,
-      "inject_p50_us_dead_collector": NSNull(),
-      "todo": [
-        "inject_p50_us_dead_collector":
-          "TODO(lead): FaultTelemetry not wired into faultline-bench yet; the hook is in "
-          + "Benchmarks/Sources/faultline-bench/Suite.swift (runSuite, inject group)"
-      ],
       "targets": Dictionary(
         uniqueKeysWithValues: rows.filter { !$0.target.isEmpty }.map { row in
           (row.label, ["target": row.target, "verdict": row.verdict, "host": row.host, "vm": row.vm])
@@ -242,10 +236,11 @@ enum Report {
       "annotation_read_bounded_ns", target: "≤ 200",
       verdict: judge(number(host, "annotation_read_bounded_ns")) { $0 <= 200 })
     add("annotation_naive_read_ns")
-    rows.append(
-      Row(
-        label: "inject_p50_us_dead_collector", host: "—", vm: "null", target: "= inject_p50_us",
-        verdict: "TODO (lead)"))
+    add("window_inject_p50_us")
+    let dead = ratio(number(vm, "inject_p50_us_dead_collector"), number(vm, "window_inject_p50_us"))
+    add(
+      "inject_p50_us_dead_collector", target: "= window_inject_p50_us",
+      verdict: judge(dead) { $0 <= 1.1 })
     return rows
   }
 }

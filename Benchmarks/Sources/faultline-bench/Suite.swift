@@ -112,10 +112,10 @@ func runSuite(_ options: Options, where side: String) async throws {
       await record("inject") {
         try await kernel.injectAndRevert(single, iterations: iterations, warmup: warmup)
       }
-      // TODO(lead): wire FaultTelemetry here — the same apply loop with OTEL_EXPORTER_OTLP_ENDPOINT
-      // pointing at an unreachable collector (e.g. http://127.0.0.1:9), spans on, reported as
-      // inject_p50_us_dead_collector. Until then the figure is null.
-      section.figures["inject_p50_us_dead_collector"] = NSNull()
+      await record("dead_collector") {
+        try await TelemetryFigure.deadCollector(
+          single.target(0), iterations: max(20, iterations / 5), warmup: max(5, warmup / 5))
+      }
     }
     if options.wants("fanout") {
       await record("fanout") {
