@@ -73,16 +73,7 @@ struct Inject: AsyncParsableCommand {
   @Option(help: "Output format.") var output: OutputFormat = .text
   @Option(name: .customLong("state-dir"), help: "Journal directory.") var stateDir: String = Journal
     .defaultDirectory
-  @Option(
-    help: ArgumentHelp(
-      "Annotation file app middleware reads (default: $FAULTLINE_ANNOTATIONS or /var/run/faultline/annotations).",
-      valueName: "FILE"))
-  var annotations: String = AnnotationWriter.defaultPath
-  @Option(
-    name: .customLong("annotation-compat-key"),
-    help: ArgumentHelp(
-      "Extra key carrying the experiment name, e.g. chaos-mesh.org/experiment.", valueName: "KEY"))
-  var annotationCompatKey: String?
+  @OptionGroup var annotationOptions: AnnotationOptions
 
   /// The fault the flags describe, validated.
   func fault() throws -> NetemFault {
@@ -130,7 +121,7 @@ struct Inject: AsyncParsableCommand {
       injector: Injector(
         kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger),
       tracer: telemetry.tracer, parent: telemetry.parent,
-      annotations: AnnotationWriter(path: annotations, compatKey: annotationCompatKey), logger: logger)
+      annotations: annotationOptions.writer, logger: logger)
     let command = self
     let window = holdFor
     try await telemetry.whileExporting(logger: logger) {

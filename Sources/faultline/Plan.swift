@@ -25,21 +25,7 @@ struct Plan: AsyncParsableCommand {
   @Option(help: ArgumentHelp("The profile directory (or one file).", valueName: "DIR"))
   var profiles: String
 
-  @Option(
-    name: .customLong("kube-api"),
-    help: ArgumentHelp(
-      "Kubernetes API URL (http:// allowed); default: in-cluster service account.", valueName: "URL"))
-  var kubeAPI: String?
-
-  @Option(
-    name: .customLong("node-name"),
-    help: ArgumentHelp("This node's name (default: $NODE_NAME).", valueName: "N"))
-  var nodeName: String?
-
-  @Option(
-    name: .customLong("proc-root"),
-    help: ArgumentHelp("Where the node's processes are (the host's /proc in a DaemonSet).", valueName: "DIR"))
-  var procRoot: String = "/proc"
+  @OptionGroup var kubeOptions: KubeOptions
 
   @Option(help: "Output format: text (one line per target) or json (an array).")
   var output: OutputFormat = .text
@@ -55,7 +41,7 @@ struct Plan: AsyncParsableCommand {
         message: "\(loaded.issues.count) problem\(plural(loaded.issues.count)) in the profiles "
           + "(see faultline validate \(profiles))", code: 1)
     }
-    let settings = KubeTargetsConfiguration(kubeAPI: kubeAPI, nodeName: nodeName, procRoot: procRoot)
+    let settings = kubeOptions.configuration
     var entries: [PlanEntry] = []
     let podProfiles = loaded.profiles.filter { $0.pods != nil }
     var resolutions: [String: PodTargetResolution] = [:]

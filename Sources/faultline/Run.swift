@@ -38,35 +38,13 @@ struct Run: AsyncParsableCommand {
       "Longest a scheduled window may last (and the length of one with no duration).", valueName: "D"))
   var maxDuration: String = "1h"
   @Option(
-    help: ArgumentHelp(
-      "Annotation file app middleware reads (default: $FAULTLINE_ANNOTATIONS or /var/run/faultline/annotations).",
-      valueName: "FILE"))
-  var annotations: String = AnnotationWriter.defaultPath
-  @Option(
-    name: .customLong("annotation-compat-key"),
-    help: ArgumentHelp(
-      "Extra key carrying the experiment names, e.g. chaos-mesh.org/experiment.", valueName: "KEY"))
-  var annotationCompatKey: String?
-  @Option(
     name: .customLong("http-address"),
     help: ArgumentHelp(
       "Serve /healthz, /readyz and /metrics (Prometheus) on this address, e.g. 0.0.0.0:9464.",
       valueName: "HOST:PORT"))
   var httpAddress: String?
-  @Option(
-    name: .customLong("node-name"),
-    help: ArgumentHelp(
-      "This node's name, for profiles that target pods (default: $NODE_NAME).", valueName: "N"))
-  var nodeName: String?
-  @Option(
-    name: .customLong("kube-api"),
-    help: ArgumentHelp(
-      "Kubernetes API URL (http:// allowed); default: in-cluster service account.", valueName: "URL"))
-  var kubeAPI: String?
-  @Option(
-    name: .customLong("proc-root"),
-    help: ArgumentHelp("Where the node's processes are (the host's /proc in a DaemonSet).", valueName: "DIR"))
-  var procRoot: String = "/proc"
+  @OptionGroup var annotationOptions: AnnotationOptions
+  @OptionGroup var kubeOptions: KubeOptions
   @Option(
     name: .customLong("pod-annotations-dir"),
     help: ArgumentHelp(
@@ -75,7 +53,8 @@ struct Run: AsyncParsableCommand {
   var podAnnotationsDir: String?
   @Flag(
     name: .customLong("annotate-pods"),
-    help: "Also patch the chaos.experiment/* annotations onto the Pod objects (not supported yet).")
+    help: "Also patch the chaos.experiment/* annotations onto the targeted Pod objects (needs patch on pods)."
+  )
   var annotatePods = false
 
   mutating func run() async throws {
@@ -96,7 +75,7 @@ struct Run: AsyncParsableCommand {
       }
     }
     let logger = makeLogger(default: .info)
-    let kube = KubeTargetsConfiguration(kubeAPI: kubeAPI, nodeName: nodeName, procRoot: procRoot)
+    let kube = kubeOptions.configuration
     let podProfiles = ProfileLoader.loadDirectory(profiles).profiles.filter { $0.pods != nil }.map(\.name)
     var api: KubeAPIConfiguration?
     if kube.nodeName != nil {
@@ -116,7 +95,7 @@ struct Run: AsyncParsableCommand {
       injector: Injector(
         kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger),
       tracer: telemetry.tracer, parent: telemetry.parent,
-      annotations: AnnotationWriter(path: annotations, compatKey: annotationCompatKey), metrics: metrics,
+      annotations: annotationOptions.writer, metrics: metrics,
       logger: logger)
     let configuration = SchedulerConfiguration(
       profilesDirectory: profiles, maxDuration: cap, podAnnotationsDirectory: podAnnotationsDir,

@@ -1,5 +1,7 @@
 import ArgumentParser
+import FaultAgent
 import FaultModel
+import KubeTargets
 
 /// `--netns NAME|PATH` / `--pid PID`: where the interface lives.
 struct NamespaceOptions: ParsableArguments {
@@ -29,4 +31,47 @@ struct NamespaceOptions: ParsableArguments {
 /// `--output text|json`.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
   case text, json
+}
+
+/// `--annotations FILE` and `--annotation-compat-key KEY`: the file app middleware reads.
+struct AnnotationOptions: ParsableArguments {
+  @Option(
+    help: ArgumentHelp(
+      "Annotation file app middleware reads (default: $FAULTLINE_ANNOTATIONS or /var/run/faultline/annotations).",
+      valueName: "FILE"))
+  var annotations: String = AnnotationWriter.defaultPath
+
+  @Option(
+    name: .customLong("annotation-compat-key"),
+    help: ArgumentHelp(
+      "Extra key carrying the experiment name(s), e.g. chaos-mesh.org/experiment.", valueName: "KEY"))
+  var annotationCompatKey: String?
+
+  /// The writer of that file.
+  var writer: AnnotationWriter { AnnotationWriter(path: annotations, compatKey: annotationCompatKey) }
+}
+
+/// `--kube-api`, `--node-name`, `--proc-root`: where pods are listed and how they are reached.
+struct KubeOptions: ParsableArguments {
+  @Option(
+    name: .customLong("kube-api"),
+    help: ArgumentHelp(
+      "Kubernetes API URL (http:// allowed); default: in-cluster service account.", valueName: "URL"))
+  var kubeAPI: String?
+
+  @Option(
+    name: .customLong("node-name"),
+    help: ArgumentHelp(
+      "This node's name, for profiles that target pods (default: $NODE_NAME).", valueName: "N"))
+  var nodeName: String?
+
+  @Option(
+    name: .customLong("proc-root"),
+    help: ArgumentHelp("Where the node's processes are (the host's /proc in a DaemonSet).", valueName: "DIR"))
+  var procRoot: String = "/proc"
+
+  /// The settings these flags (and `NODE_NAME`) give.
+  var configuration: KubeTargetsConfiguration {
+    KubeTargetsConfiguration(kubeAPI: kubeAPI, nodeName: nodeName, procRoot: procRoot)
+  }
 }
