@@ -22,17 +22,23 @@ public struct NamespaceIdentity: Sendable, Hashable, Codable, CustomStringConver
 
 /// Runs work inside a network namespace on a dedicated thread.
 ///
-/// `setns(2)` changes the namespace of the calling thread only, so each operation gets a fresh thread
-/// of its own (never a thread of the Swift cooperative pool or of Dispatch, whose other work would
-/// silently run in the wrong namespace). The thread exits when the work is done, taking its
-/// namespace reference with it.
+/// `setns(2)` changes the namespace of the calling thread only, so operations run on faultline's own
+/// worker threads (never a thread of the Swift cooperative pool or of Dispatch, whose other work would
+/// silently run in the wrong namespace). A worker enters the target namespace, runs the operation and
+/// goes back to its home namespace (a descriptor it opened when it started) before it takes the next
+/// one; a worker that cannot go back exits instead of being reused. Up to ``idleWorkers`` wait between
+/// operations: starting a thread per operation cost 34 µs on the host and 442 µs under TCG
+/// (docs/BENCHMARKS.md).
 enum NamespaceThread {
+  /// How many workers may wait idle for the next operation.
+  static let idleWorkers = 4
+
   static func run<T: Sendable>(
     in namespace: NetworkNamespaceRef, procRoot: String = "/proc",
     _ body: @escaping @Sendable (NamespaceIdentity) throws -> T
   ) async throws -> T {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
-      let thread = Thread {
+      NamespaceWorker.take().submit {
         do {
           let identity = try enter(namespace, procRoot: procRoot)
           continuation.resume(returning: try body(identity))
@@ -40,8 +46,6 @@ enum NamespaceThread {
           continuation.resume(throwing: error)
         }
       }
-      thread.name = "faultline-netns"
-      thread.start()
     }
   }
 
@@ -78,5 +82,54 @@ enum NamespaceThread {
     var info = stat()
     guard stat(path, &info) == 0 else { throw KernelError.system("stat \(path)", errno: errno) }
     return UInt64(info.st_ino)
+  }
+}
+
+/// One worker thread: runs one job at a time, each job free to `setns`, and returns home after each.
+private final class NamespaceWorker: @unchecked Sendable {
+  private static let idle = NSLock()
+  nonisolated(unsafe) private static var idleList: [NamespaceWorker] = []
+
+  private let condition = NSCondition()
+  private var job: (@Sendable () -> Void)?
+
+  /// An idle worker, or a new one.
+  static func take() -> NamespaceWorker {
+    if let worker = idle.withLock({ idleList.popLast() }) { return worker }
+    let worker = NamespaceWorker()
+    let thread = Thread { worker.loop() }
+    thread.name = "faultline-netns"
+    thread.start()
+    return worker
+  }
+
+  /// Hands the worker its next job (it has none: it was just taken).
+  func submit(_ work: @escaping @Sendable () -> Void) {
+    condition.withLock {
+      job = work
+      condition.signal()
+    }
+  }
+
+  private func loop() {
+    // The namespace this thread started in, to come back to after every job.
+    let home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+    defer { if home >= 0 { close(home) } }
+    while true {
+      let work: @Sendable () -> Void = condition.withLock {
+        while job == nil { condition.wait() }
+        defer { job = nil }
+        return job!
+      }
+      work()
+      // Back home; a thread that cannot return must not run anything else.
+      guard home >= 0, faultline_setns(home, faultline_clone_newnet()) == 0 else { return }
+      let parked = Self.idle.withLock {
+        guard Self.idleList.count < NamespaceThread.idleWorkers else { return false }
+        Self.idleList.append(self)
+        return true
+      }
+      if !parked { return }
+    }
   }
 }
