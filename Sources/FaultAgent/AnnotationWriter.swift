@@ -1,4 +1,5 @@
 import ChaosAnnotations
+import FaultModel
 import Foundation
 
 /// Publishes the active experiments to the shared annotation file that app middleware reads.
@@ -57,7 +58,6 @@ public actor AnnotationWriter {
   /// The `chaos.experiment/…` keys for a set of active experiments.
   static func annotations(for active: [Published], compatKey: String?) -> [String: String] {
     guard !active.isEmpty else { return ["chaos.experiment/active": "false"] }
-    let formatter = ISO8601DateFormatter()
     func list(_ f: (Experiment) -> String) -> String {
       active.map { f($0.experiment) }.joined(separator: ",")
     }
@@ -66,7 +66,7 @@ public actor AnnotationWriter {
       "chaos.experiment/name": list(\.name),
       "chaos.experiment/id": list(\.id),
       "chaos.experiment/interface": list(\.target.interface),
-      "chaos.experiment/started-at": formatter.string(from: active.map(\.start).min()!),
+      "chaos.experiment/started-at": formatRFC3339Seconds(active.map(\.start).min()!),
       "chaos.experiment/fault": active.map(\.experiment.fault.summary).joined(separator: "; "),
     ]
     if active.contains(where: { $0.traceparent != nil }) {
@@ -76,7 +76,7 @@ public actor AnnotationWriter {
       item.experiment.duration.map { item.start.addingTimeInterval(Double($0.nanoseconds) / 1e9) }
     }
     if ends.count == active.count, let last = ends.max() {
-      result["chaos.experiment/ends-at"] = formatter.string(from: last)
+      result["chaos.experiment/ends-at"] = formatRFC3339Seconds(last)
     }
     if let compatKey { result[compatKey] = list(\.name) }
     return result

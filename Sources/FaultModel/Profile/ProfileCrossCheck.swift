@@ -160,6 +160,10 @@ public func formatRFC3339(_ date: Date) -> String {
     ? date.formatted(rfc3339Whole) : date.formatted(rfc3339Fractional)
 }
 
+/// An RFC 3339 UTC timestamp truncated to whole seconds (`2026-11-22T05:00:00Z`), as the annotation
+/// file carries them.
+public func formatRFC3339Seconds(_ date: Date) -> String { date.formatted(rfc3339Whole) }
+
 private let rfc3339Whole = Date.ISO8601FormatStyle(timeZone: utcTimeZone)
 private let rfc3339Fractional = Date.ISO8601FormatStyle(
   includingFractionalSeconds: true, timeZone: utcTimeZone)
