@@ -107,9 +107,8 @@ public struct Injector: Sendable {
   {
     let journal = journal
     // The entry of a fault already on this target (ours, e.g. an in-place change of parameters).
-    let previous =
-      journal.entries().first { $0.target == experiment.target && $0.id == experiment.id }
-      ?? journal.entries().first { $0.target == experiment.target }
+    let onTarget = journal.entries().filter { $0.target == experiment.target }
+    let previous = onTarget.first { $0.id == experiment.id } ?? onTarget.first
     let recorded = RecordedEntry()
     let report = try await kernel.apply(experiment.fault, to: experiment.target, force: force) { plan in
       let entry = JournalEntry(
