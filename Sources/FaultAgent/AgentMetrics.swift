@@ -111,6 +111,11 @@ public final class AgentMetrics: Sendable {
     state.withLock { $0.activeFaults = max(n, 0) }
   }
 
+  /// Moves the active-faults gauge by `delta` (never below 0).
+  public func addActive(_ delta: Int) {
+    state.withLock { $0.activeFaults = max($0.activeFaults + delta, 0) }
+  }
+
   /// Adds one active fault.
   public func incrementActive() {
     state.withLock { $0.activeFaults += 1 }

@@ -322,13 +322,4 @@ extension Duration {
   }
 }
 
-extension AgentMetrics: WindowMetrics {
-  /// Moves the active-faults gauge by `delta`.
-  public func addActive(_ delta: Int) {
-    if delta > 0 {
-      for _ in 0..<delta { incrementActive() }
-    } else {
-      for _ in 0..<(-delta) { decrementActive() }
-    }
-  }
-}
+extension AgentMetrics: WindowMetrics {}
