@@ -120,7 +120,7 @@ public final class ExperimentReader: Sendable {
       }
     }
     if hit { return value?.value }
-    value = read().flatMap { ActiveExperiments(annotations: AnnotationFormat.parse($0)) }.map(Snapshot.init)
+    value = Self.readNow(cPath).map(Snapshot.init)
     cache.withLock { [value] in
       $0.key = key
       $0.value = value
@@ -141,7 +141,13 @@ public final class ExperimentReader: Sendable {
   /// How many times the file was parsed (for tests and benchmarks).
   public var parseCount: Int { cache.withLock { $0.parses } }
 
-  private func read() -> String? {
+  /// Opens, reads and parses `path` now, without any cache: what a reader without one does per
+  /// request (the benchmarks compare against it).
+  public static func readNow(path: String) -> ActiveExperiments? {
+    readNow(Array(path.utf8CString))
+  }
+
+  private static func readNow(_ cPath: [CChar]) -> ActiveExperiments? {
     let fd = open(cPath, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -153,6 +159,6 @@ public final class ExperimentReader: Sendable {
       if n <= 0 { break }
       bytes.append(contentsOf: buffer[0..<n])
     }
-    return String(decoding: bytes, as: UTF8.self)
+    return ActiveExperiments(annotations: AnnotationFormat.parse(String(decoding: bytes, as: UTF8.self)))
   }
 }

@@ -108,18 +108,5 @@ enum AnnotationFigures {
   }
 
   /// Opens, reads and parses the file: what a reader without a cache does per request.
-  static func naiveRead(_ path: String) -> ActiveExperiments? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-      let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-      if n < 0 && errno == EINTR { continue }
-      if n <= 0 { break }
-      bytes.append(contentsOf: buffer[0..<n])
-    }
-    return ActiveExperiments(annotations: AnnotationFormat.parse(String(decoding: bytes, as: UTF8.self)))
-  }
+  static func naiveRead(_ path: String) -> ActiveExperiments? { ExperimentReader.readNow(path: path) }
 }
