@@ -115,6 +115,7 @@ let package = Package(
       path: "Benchmarks/Sources/faultline-bench"
     ),
     .testTarget(name: "FaultModelTests", dependencies: ["FaultModel"]),
+    .testTarget(name: "FaultAgentTests", dependencies: ["FaultAgent", "FaultModel", "NetemKernel"]),
     .testTarget(name: "NetemKernelTests", dependencies: ["NetemKernel", "FaultModel"]),
     .testTarget(
       name: "ChaosAnnotationsTests",

@@ -268,7 +268,7 @@ public actor FaultScheduler: Service {
       guard snapshot != last else { return }
       if last != nil { logger.info("profile directory changed; reloading") }
       last = snapshot
-      sink.yield(ProfileLoader.loadDirectory(directory))
+      sink.yield(ProfileFiles.loadDirectory(directory))
     }
     let watcher: DirectoryWatcher?
     do { watcher = try DirectoryWatcher(path: directory) } catch {
@@ -295,7 +295,7 @@ public actor FaultScheduler: Service {
   }
 
   private static func snapshot(_ directory: String) -> [String: Data] {
-    let files = (try? ProfileLoader.profileFiles(in: directory)) ?? []
+    let files = (try? ProfileFiles.list(in: directory)) ?? []
     var contents: [String: Data] = [:]
     for file in files { contents[file] = FileManager.default.contents(atPath: file) ?? Data() }
     return contents

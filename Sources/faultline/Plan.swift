@@ -1,4 +1,5 @@
 import ArgumentParser
+import FaultAgent
 import FaultModel
 import Foundation
 import KubeTargets
@@ -34,7 +35,7 @@ struct Plan: AsyncParsableCommand {
     guard FileManager.default.fileExists(atPath: profiles) else {
       throw CLIError(message: "--profiles: \(profiles): no such file or directory", code: 2)
     }
-    let loaded = ProfileLoader.loadPaths([profiles])
+    let loaded = ProfileFiles.load(paths: [profiles])
     guard loaded.issues.isEmpty else {
       for issue in loaded.issues { note(issue.description) }
       throw CLIError(

@@ -76,7 +76,7 @@ struct Run: AsyncParsableCommand {
     }
     let logger = makeLogger(default: .info)
     let kube = kubeOptions.configuration
-    let podProfiles = ProfileLoader.loadDirectory(profiles).profiles.filter { $0.pods != nil }.map(\.name)
+    let podProfiles = ProfileFiles.loadDirectory(profiles).profiles.filter { $0.pods != nil }.map(\.name)
     var api: KubeAPIConfiguration?
     if kube.nodeName != nil {
       do { api = try kube.apiConfiguration() } catch {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FaultAgent
 import FaultModel
 import Foundation
 
@@ -90,7 +91,7 @@ struct ScheduleCommand: ParsableCommand {
 
   /// The one profile at `path` (or the one called --name).
   private func profile(at path: String) throws -> Profile {
-    let result = ProfileLoader.loadPaths([path])
+    let result = ProfileFiles.load(paths: [path])
     if !result.issues.isEmpty {
       for issue in result.issues { FileHandle.standardError.write(Data("\(issue)\n".utf8)) }
       throw CLIError(message: "\(path) has problems; see faultline validate", code: 1)

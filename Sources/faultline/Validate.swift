@@ -1,4 +1,5 @@
 import ArgumentParser
+import FaultAgent
 import FaultModel
 import Foundation
 
@@ -28,7 +29,7 @@ struct Validate: ParsableCommand {
     for path in paths where !FileManager.default.fileExists(atPath: path) {
       throw CLIError(message: "\(path): no such file or directory", code: 2)
     }
-    let result = ProfileLoader.loadPaths(paths)
+    let result = ProfileFiles.load(paths: paths)
     switch output {
     case .text:
       for issue in result.issues { print(issue.description) }

@@ -3,7 +3,8 @@ import Foundation
 /// A fault profile: what to inject, where, and when, as read from a profile file.
 ///
 /// Profiles come from YAML files in faultline's native form or from Chaos Mesh `NetworkChaos` and
-/// `Schedule` manifests (see docs/PROFILES.md); ``ProfileLoader`` reads and validates them.
+/// `Schedule` manifests (see docs/PROFILES.md); ``ProfileLoader`` parses and validates them
+/// (`ProfileFiles` in `FaultAgent` reads the files).
 public struct Profile: Sendable, Hashable {
   /// The unique name (native `name`, Chaos Mesh `metadata.name`).
   public var name: String

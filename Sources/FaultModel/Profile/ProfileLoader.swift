@@ -1,7 +1,6 @@
-import Foundation
 import Yams
 
-/// The profiles and problems found in a set of files.
+/// The profiles and problems found in a set of files (read by `ProfileFiles` in `FaultAgent`).
 public struct ProfileLoadResult: Sendable, Hashable {
   /// The valid profiles, in file order (files sorted by name within a directory).
   public var profiles: [Profile]
@@ -18,12 +17,13 @@ public struct ProfileLoadResult: Sendable, Hashable {
   }
 }
 
-/// Reads profile files: faultline's native form and Chaos Mesh `NetworkChaos` / `Schedule` manifests.
+/// Parses profile text: faultline's native form and Chaos Mesh `NetworkChaos` / `Schedule` manifests.
 ///
-/// Parsing is pure (``load(text:file:)``); ``loadPaths(_:)`` adds reading files and directories,
-/// including the layout Kubernetes uses for a mounted ConfigMap (visible symlinks into a `..data`
-/// directory). A document with any problem yields no profile; every problem is reported, each pointing
-/// at the node that causes it.
+/// Pure: it takes text and a file name (for the positions in problems) and never touches the disk, so
+/// `FaultModel` stays free of I/O. Reading files and directories (including a mounted ConfigMap's
+/// layout) is `ProfileFiles` in `FaultAgent`, which hands each file's text to ``load(text:file:)``. A
+/// document with any problem yields no profile; every problem is reported, each pointing at the node
+/// that causes it.
 public enum ProfileLoader {
   /// The profiles in `text` (one or more YAML documents separated by `---`) and the problems in it.
   ///
@@ -48,80 +48,5 @@ public enum ProfileLoader {
       }.map(\.element)
     }
     return (profiles, issues)
-  }
-
-  /// Loads every profile under `paths`: files are read whatever their name; directories contribute their
-  /// visible `*.yaml` and `*.yml` entries (not recursively), see ``profileFiles(in:)``. Runs
-  /// ``crossCheck(_:)`` over all profiles found.
-  public static func loadPaths(_ paths: [String]) -> ProfileLoadResult {
-    var result = ProfileLoadResult()
-    var files: [String] = []
-    for path in paths {
-      var isDirectory: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        result.issues.append(fileIssue(path, "no such file or directory"))
-        continue
-      }
-      if isDirectory.boolValue {
-        do {
-          files += try profileFiles(in: path)
-        } catch {
-          result.issues.append(fileIssue(path, "cannot list the directory: \(describeError(error))"))
-        }
-      } else {
-        files.append(path)
-      }
-    }
-    var seen = Set<String>()
-    for file in files where seen.insert(URL(fileURLWithPath: file).standardizedFileURL.path).inserted {
-      result.files.append(file)
-      guard let data = FileManager.default.contents(atPath: file) else {
-        result.issues.append(fileIssue(file, "cannot read the file"))
-        continue
-      }
-      guard let text = String(data: data, encoding: .utf8) else {
-        result.issues.append(fileIssue(file, "not UTF-8 text"))
-        continue
-      }
-      let (profiles, issues) = load(text: text, file: file)
-      result.profiles += profiles
-      result.issues += issues
-    }
-    result.issues += crossCheck(result.profiles)
-    return result
-  }
-
-  /// Loads every profile in `directory` (see ``loadPaths(_:)``).
-  public static func loadDirectory(_ directory: String) -> ProfileLoadResult {
-    loadPaths([directory])
-  }
-
-  /// The profile files in `directory`, sorted by name: visible entries (not starting with `.`) ending in
-  /// `.yaml` or `.yml` that are, or link to, regular files.
-  ///
-  /// Skipping dot entries is what makes a mounted ConfigMap read right: Kubernetes puts the real files in
-  /// a `..2024_01_01_00_00_00.123` directory, points `..data` at it, and shows each key as a visible
-  /// symlink `NAME -> ..data/NAME`; reading only the visible names reads each file once.
-  public static func profileFiles(in directory: String) throws -> [String] {
-    let names = try FileManager.default.contentsOfDirectory(atPath: directory)
-    return names.sorted().compactMap { name -> String? in
-      guard !name.hasPrefix(".") else { return nil }
-      let lowered = name.lowercased()
-      guard lowered.hasSuffix(".yaml") || lowered.hasSuffix(".yml") else { return nil }
-      let path = (directory as NSString).appendingPathComponent(name)
-      var isDirectory: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        return path  // a dangling symlink: reading it reports the problem
-      }
-      return isDirectory.boolValue ? nil : path
-    }
-  }
-
-  private static func fileIssue(_ file: String, _ message: String) -> ProfileIssue {
-    ProfileIssue(file: file, line: 0, column: 0, fieldPath: "", message: message)
-  }
-
-  private static func describeError(_ error: Error) -> String {
-    (error as NSError).localizedDescription
   }
 }

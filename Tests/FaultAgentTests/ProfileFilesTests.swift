@@ -1,7 +1,7 @@
+import FaultAgent
+import FaultModel
 import Foundation
 import Testing
-
-@testable import FaultModel
 
 /// A fresh temporary directory, removed after `body`.
 private func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
@@ -23,12 +23,12 @@ private let examplesDirectory = URL(fileURLWithPath: #filePath).deletingLastPath
   .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("profiles").path
 
 @Suite("Profiles: loading files and directories")
-struct ProfileLoaderTests {
+struct ProfileFilesTests {
   @Test("every example in profiles/ loads without problems")
   func examples() throws {
-    let files = try ProfileLoader.profileFiles(in: examplesDirectory)
+    let files = try ProfileFiles.list(in: examplesDirectory)
     #expect(files.count >= 4)
-    let result = ProfileLoader.loadDirectory(examplesDirectory)
+    let result = ProfileFiles.loadDirectory(examplesDirectory)
     #expect(result.issues.map(\.description) == [])
     #expect(result.files == files)
     #expect(Set(result.profiles.map(\.source.format)) == [.native, .chaosMesh])
@@ -57,7 +57,7 @@ struct ProfileLoaderTests {
       try FileManager.default.createDirectory(
         atPath: "\(directory)/sub.yaml", withIntermediateDirectories: false)
 
-      let result = ProfileLoader.loadDirectory(directory)
+      let result = ProfileFiles.loadDirectory(directory)
       #expect(result.issues.map(\.description) == [])
       #expect(result.files == ["\(directory)/a.yaml", "\(directory)/b.yml"])
       #expect(result.profiles.map(\.name) == ["a", "b"])
@@ -72,7 +72,7 @@ struct ProfileLoaderTests {
         to: URL(fileURLWithPath: "\(directory)/latin.yaml"))
       try FileManager.default.createSymbolicLink(
         atPath: "\(directory)/dangling.yaml", withDestinationPath: "gone")
-      let result = ProfileLoader.loadPaths([directory, "\(directory)/missing.yaml"])
+      let result = ProfileFiles.load(paths: [directory, "\(directory)/missing.yaml"])
       #expect(
         result.issues.map(\.description) == [
           "\(directory)/missing.yaml: no such file or directory",
@@ -86,7 +86,7 @@ struct ProfileLoaderTests {
   func deduplicates() throws {
     try withTemporaryDirectory { directory in
       try write("name: a\nnetem: {delay: 10ms}\n", to: "\(directory)/a.yaml")
-      let result = ProfileLoader.loadPaths([directory, "\(directory)/a.yaml", "\(directory)/./a.yaml"])
+      let result = ProfileFiles.load(paths: [directory, "\(directory)/a.yaml", "\(directory)/./a.yaml"])
       #expect(result.issues.isEmpty)
       #expect(result.files.count == 1)
       #expect(result.profiles.count == 1)
@@ -101,7 +101,7 @@ struct ProfileLoaderTests {
         "apiVersion: chaos-mesh.org/v1alpha1\nkind: NetworkChaos\nmetadata:\n  name: same\nspec:\n"
           + "  action: loss\n  loss: {loss: '1'}\n  mode: all\n  selector: {namespaces: [a]}\n",
         to: "\(directory)/2.yaml")
-      let result = ProfileLoader.loadDirectory(directory)
+      let result = ProfileFiles.loadDirectory(directory)
       #expect(
         result.issues.map(\.description) == [
           "\(directory)/2.yaml:4:3: metadata.name: duplicate name \"same\": also used at \(directory)/1.yaml:2:1; "
