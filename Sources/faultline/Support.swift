@@ -1,4 +1,5 @@
 import ArgumentParser
+import FaultAgent
 import FaultModel
 import FaultTelemetry
 import Foundation
@@ -22,6 +23,7 @@ struct CLIError: Error, CustomStringConvertible {
     case let error as CLIError: self = error
     case let error as KernelError: self.init(message: error.description, code: error.exitCode)
     case let error as FaultError: self.init(message: error.description, code: 2)
+    case let error as StateDirectoryLockError: self.init(message: error.description, code: error.exitCode)
     default: self.init(message: "\(error)", code: 1)
     }
   }
