@@ -57,13 +57,7 @@ enum NamespaceThread {
       return NamespaceIdentity(path: "/proc/self/ns/net", inode: try inode(of: "/proc/thread-self/ns/net"))
     }
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 {
-      let code = errno
-      if code == EACCES || code == EPERM {
-        throw KernelError.missingCapabilities(["CAP_SYS_PTRACE"], operation: "opening \(path)")
-      }
-      throw KernelError.namespaceNotFound(path, errno: code)
-    }
+    if fd < 0 { throw openError(path: path, errno: errno) }
     defer { close(fd) }
     var info = stat()
     guard fstat(fd, &info) == 0 else { throw KernelError.system("fstat \(path)", errno: errno) }
@@ -76,6 +70,20 @@ enum NamespaceThread {
       throw KernelError.system("setns \(path)", errno: code)
     }
     return NamespaceIdentity(path: path, inode: UInt64(info.st_ino))
+  }
+
+  /// What a failed `open()` of a namespace path means.
+  ///
+  /// Only `ENOENT` (no such file: the process exited, or the bind mount is gone) and `ESRCH` (the
+  /// process is exiting) say the namespace is gone; callers act on that by forgetting the namespace,
+  /// so anything else must not look like it. Running out of descriptors or memory (`EMFILE`,
+  /// `ENFILE`, `ENOMEM`) says nothing about the namespace and is a plain system failure worth retrying.
+  static func openError(path: String, errno code: Int32) -> KernelError {
+    switch code {
+    case ENOENT, ESRCH: KernelError.namespaceNotFound(path, errno: code)
+    case EACCES, EPERM: KernelError.missingCapabilities(["CAP_SYS_PTRACE"], operation: "opening \(path)")
+    default: KernelError.system("opening \(path)", errno: code)
+    }
   }
 
   private static func inode(of path: String) throws(KernelError) -> UInt64 {
