@@ -233,6 +233,18 @@ public struct NetemKernel: Sendable {
     }
   }
 
+  /// A path that names the network namespace with `inode` now (a bind mount under `/run/netns`,
+  /// else the lowest PID in it), or nil when nothing holds it any more: see ``NamespaceLocator``.
+  ///
+  /// The scan reads every `<procRoot>/PID/ns/net`: blocking file I/O proportional to the number of
+  /// processes, so it runs on one of the namespace worker threads (which are idle between kernel
+  /// operations) instead of holding a thread of the small cooperative pool. It needs
+  /// `CAP_SYS_PTRACE` to see other users' processes; those it cannot read are skipped.
+  public func locateNamespace(inode: UInt64) async -> NetworkNamespaceRef? {
+    let locator = NamespaceLocator(procRoot: procRoot)
+    return await NamespaceThread.runBlocking { locator.locate(inode: inode) }
+  }
+
   /// The root qdisc of every interface in `namespace` (`tc qdisc show`).
   public func status(in namespace: NetworkNamespaceRef) async throws -> (NamespaceIdentity, [InterfaceStatus])
   {

@@ -49,6 +49,14 @@ enum NamespaceThread {
     }
   }
 
+  /// Runs blocking work that stays in the home namespace (a `/proc` scan) on a worker thread, off
+  /// the cooperative pool, whose few threads every other task of the process shares.
+  static func runBlocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+      NamespaceWorker.take().submit(staysHome: true) { continuation.resume(returning: body()) }
+    }
+  }
+
   /// Moves the calling thread into `namespace` and says which namespace it is now in.
   private static func enter(_ namespace: NetworkNamespaceRef, procRoot: String) throws(KernelError)
     -> NamespaceIdentity
@@ -100,6 +108,7 @@ private final class NamespaceWorker: @unchecked Sendable {
 
   private let condition = NSCondition()
   private var job: (@Sendable () -> Void)?
+  private var jobStaysHome = false
 
   /// An idle worker, or a new one.
   static func take() -> NamespaceWorker {
@@ -112,9 +121,13 @@ private final class NamespaceWorker: @unchecked Sendable {
   }
 
   /// Hands the worker its next job (it has none: it was just taken).
-  func submit(_ work: @escaping @Sendable () -> Void) {
+  ///
+  /// - Parameter staysHome: the job never calls `setns`, so the worker need not go back home after
+  ///   it (going back needs `CAP_SYS_ADMIN`: without it the worker would exit instead of waiting).
+  func submit(staysHome: Bool = false, _ work: @escaping @Sendable () -> Void) {
     condition.withLock {
       job = work
+      jobStaysHome = staysHome
       condition.signal()
     }
   }
@@ -124,14 +137,16 @@ private final class NamespaceWorker: @unchecked Sendable {
     let home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
     defer { if home >= 0 { close(home) } }
     while true {
-      let work: @Sendable () -> Void = condition.withLock {
+      let (work, staysHome): (@Sendable () -> Void, Bool) = condition.withLock {
         while job == nil { condition.wait() }
         defer { job = nil }
-        return job!
+        return (job!, jobStaysHome)
       }
       work()
       // Back home; a thread that cannot return must not run anything else.
-      guard home >= 0, faultline_setns(home, faultline_clone_newnet()) == 0 else { return }
+      if !staysHome {
+        guard home >= 0, faultline_setns(home, faultline_clone_newnet()) == 0 else { return }
+      }
       let parked = Self.idle.withLock {
         guard Self.idleList.count < NamespaceThread.idleWorkers else { return false }
         Self.idleList.append(self)

@@ -227,6 +227,9 @@ extension RealKernel {
       let oldTarget = FaultTarget(interface: "vx", namespace: .path("/proc/self/fd/\(held)"))
       #expect(try await kernel.inspect(oldTarget, expectedInode: old) == .faultline(applied.applied))
       #expect(try await kernel.inspect(target, expectedInode: now.inode) == .none)
+      // Only a descriptor holds the old namespace: no path names it; the new one is found by inode.
+      #expect(await kernel.locateNamespace(inode: old) == nil)
+      #expect(await kernel.locateNamespace(inode: now.inode) == .path("/run/netns/\(name)"))
       #expect(try await kernel.revert(oldTarget, expectedInode: old) == .removed)
     }
 
