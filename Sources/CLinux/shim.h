@@ -11,6 +11,8 @@
 #include <sys/prctl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/pkt_sched.h>
@@ -56,6 +58,13 @@ static inline int faultline_setns(int fd, int nstype) { return setns(fd, nstype)
 
 /// `CLONE_NEWNET` from <linux/sched.h>.
 static inline int faultline_clone_newnet(void) { return 0x40000000; }
+
+/// Whether `path` (symlinks followed) is on nsfs, the filesystem of namespace files, whose inode
+/// numbers are the namespaces' identities. `struct statfs` is not in Swift's Glibc module.
+static inline int faultline_is_nsfs(const char *path) {
+  struct statfs fs;
+  return statfs(path, &fs) == 0 && fs.f_type == NSFS_MAGIC;
+}
 
 /// Asks the kernel for extended acks (error text) and capped acks (no echo of the request).
 static inline int faultline_enable_ext_ack(struct nl_sock *sk) {

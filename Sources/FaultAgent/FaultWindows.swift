@@ -275,6 +275,7 @@ public struct FaultWindows: Sendable {
     return switch kernel.kind {
     case .interfaceNotFound: "interface_not_found"
     case .namespaceNotFound: "namespace_not_found"
+    case .namespaceChanged: "namespace_changed"
     case .netemUnavailable: "netem_unavailable"
     case .missingCapability: "missing_capability"
     case .foreignQdisc: "foreign_qdisc"

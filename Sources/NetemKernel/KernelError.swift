@@ -11,6 +11,9 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     case interfaceNotFound
     /// The namespace path does not exist or is not a network namespace.
     case namespaceNotFound
+    /// The namespace path now names another network namespace than the one expected (its process
+    /// exited, or its PID was reused).
+    case namespaceChanged
     /// The kernel has no `sch_netem`.
     case netemUnavailable
     /// A capability is missing.
@@ -54,6 +57,19 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
       ? "; `ip netns list` shows the named ones" : "; give /run/netns/NAME, /proc/PID/ns/net or --pid PID"
     return KernelError(
       .namespaceNotFound, errno: errno, "network namespace \(path) not found (\(strerror(errno)))\(hint)")
+  }
+
+  /// The path names another network namespace than the one the caller holds a fault window in.
+  ///
+  /// Nothing was changed there: a PID path follows the process, not the namespace, so touching the
+  /// qdisc behind it could hit an unrelated pod. The caller re-resolves the namespace by inode
+  /// (``NamespaceLocator``).
+  public static func namespaceChanged(path: String, expected: UInt64, found: UInt64) -> KernelError {
+    KernelError(
+      .namespaceChanged,
+      "\(path) is now another network namespace (inode \(found), not \(expected)): the process it named "
+        + "exited or its PID was reused; nothing was changed there. `lsns -t net` lists a process still in "
+        + "namespace \(expected), if any: target its /proc/PID/ns/net instead")
   }
 
   /// The path exists but is not a network namespace.
@@ -135,12 +151,12 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     return KernelError(.system, errno: errno, "\(operation) failed: \(detail)")
   }
 
-  /// A process exit code for this failure: 3 capability, 4 not found, 5 no netem, 6 foreign qdisc,
+  /// A process exit code for this failure: 3 capability, 4 not found (or changed), 5 no netem, 6 foreign qdisc,
   /// 7 verification, 1 otherwise.
   public var exitCode: Int32 {
     switch kind {
     case .missingCapability: 3
-    case .interfaceNotFound, .namespaceNotFound: 4
+    case .interfaceNotFound, .namespaceNotFound, .namespaceChanged: 4
     case .netemUnavailable: 5
     case .foreignQdisc: 6
     case .verificationFailed: 7

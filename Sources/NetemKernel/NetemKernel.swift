@@ -52,6 +52,18 @@ public struct InterfaceStatus: Sendable {
   public var netem: NetemParameters?
 }
 
+/// What a target's root qdisc is now (``NetemKernel/inspect(_:expectedInode:)``).
+public enum TargetInspection: Sendable, Hashable {
+  /// faultline's `fa17:` netem is the root; its parameters as the kernel reports them.
+  case faultline(NetemParameters)
+  /// Another root qdisc that is not the kernel's default (someone replaced or removed ours).
+  case foreign(QdiscSnapshot)
+  /// The kernel's default root qdisc: no faultline qdisc.
+  case none
+  /// The interface does not exist (any more) in the namespace.
+  case interfaceGone
+}
+
 /// Applies, reads back and removes netem root qdiscs over netlink (libnl-route-3), in any network
 /// namespace. No process is spawned.
 ///
@@ -77,12 +89,16 @@ public struct NetemKernel: Sendable {
   /// the kernel does not reflect exactly is rolled back and reported.
   ///
   /// - Parameters:
+  ///   - expectedInode: the inode of the namespace the caller means (a re-apply in an open window).
+  ///     A `/proc/PID/ns/net` path follows the process, not the namespace: when it now names another
+  ///     namespace (the PID was reused), nothing is touched and the apply throws
+  ///     ``KernelError/Kind/namespaceChanged``. Nil: whatever the path names now.
   ///   - force: replace a foreign root qdisc (it is saved in the plan, for revert).
   ///   - prepare: called with the plan after all checks and before the kernel is changed; a throw
   ///     cancels the apply.
   /// - Throws: ``KernelError``, or what `prepare` throws.
   public func apply(
-    _ fault: NetemFault, to target: FaultTarget, force: Bool = false,
+    _ fault: NetemFault, to target: FaultTarget, expectedInode: UInt64? = nil, force: Bool = false,
     prepare: @escaping @Sendable (ApplyPlan) throws -> Void = { _ in }
   ) async throws -> ApplyReport {
     let fault = try fault.validated()
@@ -92,6 +108,7 @@ public struct NetemKernel: Sendable {
     let requested = NetemParameters(fault, distribution: table)
     let logger = logger
     return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
+      try Self.check(identity, expectedInode: expectedInode)
       let socket = try NetlinkSocket()
       let ifindex = try Self.interfaceIndex(socket, target, identity)
       let previous = try socket.rootQdisc(ifindex: ifindex, interface: target.interface)
@@ -152,10 +169,14 @@ public struct NetemKernel: Sendable {
   /// Removes faultline's root qdisc from the target, putting `restoring` back when given.
   ///
   /// `tc qdisc del dev IF root handle fa17:` (or `tc qdisc replace … KIND` of the saved qdisc). A
-  /// target whose namespace, interface or faultline qdisc is already gone is a success.
+  /// target whose interface or faultline qdisc is already gone is a success.
   ///
-  /// - Parameter expectedInode: when given, a namespace whose inode differs (the path now names
-  ///   another namespace, e.g. a reused PID) is left alone.
+  /// - Parameter expectedInode: the inode of the namespace the fault was applied in. When given, the
+  ///   caller holds that namespace by inode and decides itself whether it is gone (only it can tell
+  ///   whether another path still names it, see ``NamespaceLocator``), so the path naming another
+  ///   namespace throws ``KernelError/Kind/namespaceChanged`` (nothing is touched there) and a path
+  ///   that cannot be opened throws ``KernelError/Kind/namespaceNotFound``. When nil, a namespace
+  ///   that is gone is a success (`nothingToRevert`): the fault went with it.
   public func revert(
     _ target: FaultTarget, restoring: QdiscSnapshot? = nil, expectedInode: UInt64? = nil
   ) async throws -> RevertOutcome {
@@ -163,10 +184,7 @@ public struct NetemKernel: Sendable {
       CapabilitySet.needed(for: target.namespace, modifies: true), for: "reverting netem on \(target)")
     do {
       return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
-        if let expectedInode, expectedInode != identity.inode {
-          return .nothingToRevert(
-            "\(identity.path) is now another namespace (inode \(identity.inode), not \(expectedInode))")
-        }
+        try Self.check(identity, expectedInode: expectedInode)
         let socket = try NetlinkSocket()
         guard let ifindex = try socket.interfaceIndex(named: target.interface) else {
           return .nothingToRevert("interface \(target.interface) is gone from \(identity.path)")
@@ -188,9 +206,43 @@ public struct NetemKernel: Sendable {
         }
         return .removed
       }
-    } catch let error as KernelError where error.kind == .namespaceNotFound {
+    } catch let error as KernelError where error.kind == .namespaceNotFound && expectedInode == nil {
       return .nothingToRevert("network namespace \(target.namespace) is gone")
     }
+  }
+
+  /// What the target's root qdisc is now, for drift detection: faultline's netem (decoded), another
+  /// qdisc, the kernel's default, or no interface at all.
+  ///
+  /// `tc qdisc show dev IF root`. Reads only. The namespace rules are those of
+  /// ``revert(_:restoring:expectedInode:)`` with an `expectedInode`: the path naming another
+  /// namespace throws ``KernelError/Kind/namespaceChanged``, a gone one
+  /// ``KernelError/Kind/namespaceNotFound`` (the caller re-resolves it by inode).
+  public func inspect(_ target: FaultTarget, expectedInode: UInt64?) async throws -> TargetInspection {
+    try Capabilities.require(
+      CapabilitySet.needed(for: target.namespace, modifies: false), for: "inspecting \(target)")
+    return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
+      try Self.check(identity, expectedInode: expectedInode)
+      let socket = try NetlinkSocket()
+      guard let ifindex = try socket.interfaceIndex(named: target.interface) else { return .interfaceGone }
+      guard let root = try socket.rootQdisc(ifindex: ifindex, interface: target.interface),
+        !root.isKernelDefault
+      else { return .none }
+      guard root.isFaultline else { return .foreign(root) }
+      return .faultline(try NetemParameters(decodingOptions: root.options))
+    }
+  }
+
+  /// A path that names the network namespace with `inode` now (a bind mount under `/run/netns`,
+  /// else the lowest PID in it), or nil when nothing holds it any more: see ``NamespaceLocator``.
+  ///
+  /// The scan reads every `<procRoot>/PID/ns/net`: blocking file I/O proportional to the number of
+  /// processes, so it runs on one of the namespace worker threads (which are idle between kernel
+  /// operations) instead of holding a thread of the small cooperative pool. It needs
+  /// `CAP_SYS_PTRACE` to see other users' processes; those it cannot read are skipped.
+  public func locateNamespace(inode: UInt64) async -> NetworkNamespaceRef? {
+    let locator = NamespaceLocator(procRoot: procRoot)
+    return await NamespaceThread.runBlocking { locator.locate(inode: inode) }
   }
 
   /// The root qdisc of every interface in `namespace` (`tc qdisc show`).
@@ -218,6 +270,13 @@ public struct NetemKernel: Sendable {
     return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
       let socket = try NetlinkSocket()
       return (identity, try Self.interfaceIndex(socket, target, identity))
+    }
+  }
+
+  /// Throws ``KernelError/Kind/namespaceChanged`` when the namespace entered is not the expected one.
+  private static func check(_ identity: NamespaceIdentity, expectedInode: UInt64?) throws(KernelError) {
+    if let expectedInode, expectedInode != identity.inode {
+      throw KernelError.namespaceChanged(path: identity.path, expected: expectedInode, found: identity.inode)
     }
   }
 

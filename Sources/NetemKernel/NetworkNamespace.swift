@@ -49,6 +49,14 @@ enum NamespaceThread {
     }
   }
 
+  /// Runs blocking work that stays in the home namespace (a `/proc` scan) on a worker thread, off
+  /// the cooperative pool, whose few threads every other task of the process shares.
+  static func runBlocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+      NamespaceWorker.take().submit(staysHome: true) { continuation.resume(returning: body()) }
+    }
+  }
+
   /// Moves the calling thread into `namespace` and says which namespace it is now in.
   private static func enter(_ namespace: NetworkNamespaceRef, procRoot: String) throws(KernelError)
     -> NamespaceIdentity
@@ -57,13 +65,7 @@ enum NamespaceThread {
       return NamespaceIdentity(path: "/proc/self/ns/net", inode: try inode(of: "/proc/thread-self/ns/net"))
     }
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 {
-      let code = errno
-      if code == EACCES || code == EPERM {
-        throw KernelError.missingCapabilities(["CAP_SYS_PTRACE"], operation: "opening \(path)")
-      }
-      throw KernelError.namespaceNotFound(path, errno: code)
-    }
+    if fd < 0 { throw openError(path: path, errno: errno) }
     defer { close(fd) }
     var info = stat()
     guard fstat(fd, &info) == 0 else { throw KernelError.system("fstat \(path)", errno: errno) }
@@ -76,6 +78,20 @@ enum NamespaceThread {
       throw KernelError.system("setns \(path)", errno: code)
     }
     return NamespaceIdentity(path: path, inode: UInt64(info.st_ino))
+  }
+
+  /// What a failed `open()` of a namespace path means.
+  ///
+  /// Only `ENOENT` (no such file: the process exited, or the bind mount is gone) and `ESRCH` (the
+  /// process is exiting) say the namespace is gone; callers act on that by forgetting the namespace,
+  /// so anything else must not look like it. Running out of descriptors or memory (`EMFILE`,
+  /// `ENFILE`, `ENOMEM`) says nothing about the namespace and is a plain system failure worth retrying.
+  static func openError(path: String, errno code: Int32) -> KernelError {
+    switch code {
+    case ENOENT, ESRCH: KernelError.namespaceNotFound(path, errno: code)
+    case EACCES, EPERM: KernelError.missingCapabilities(["CAP_SYS_PTRACE"], operation: "opening \(path)")
+    default: KernelError.system("opening \(path)", errno: code)
+    }
   }
 
   private static func inode(of path: String) throws(KernelError) -> UInt64 {
@@ -92,6 +108,7 @@ private final class NamespaceWorker: @unchecked Sendable {
 
   private let condition = NSCondition()
   private var job: (@Sendable () -> Void)?
+  private var jobStaysHome = false
 
   /// An idle worker, or a new one.
   static func take() -> NamespaceWorker {
@@ -104,9 +121,13 @@ private final class NamespaceWorker: @unchecked Sendable {
   }
 
   /// Hands the worker its next job (it has none: it was just taken).
-  func submit(_ work: @escaping @Sendable () -> Void) {
+  ///
+  /// - Parameter staysHome: the job never calls `setns`, so the worker need not go back home after
+  ///   it (going back needs `CAP_SYS_ADMIN`: without it the worker would exit instead of waiting).
+  func submit(staysHome: Bool = false, _ work: @escaping @Sendable () -> Void) {
     condition.withLock {
       job = work
+      jobStaysHome = staysHome
       condition.signal()
     }
   }
@@ -116,14 +137,16 @@ private final class NamespaceWorker: @unchecked Sendable {
     let home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
     defer { if home >= 0 { close(home) } }
     while true {
-      let work: @Sendable () -> Void = condition.withLock {
+      let (work, staysHome): (@Sendable () -> Void, Bool) = condition.withLock {
         while job == nil { condition.wait() }
         defer { job = nil }
-        return job!
+        return (job!, jobStaysHome)
       }
       work()
       // Back home; a thread that cannot return must not run anything else.
-      guard home >= 0, faultline_setns(home, faultline_clone_newnet()) == 0 else { return }
+      if !staysHome {
+        guard home >= 0, faultline_setns(home, faultline_clone_newnet()) == 0 else { return }
+      }
       let parked = Self.idle.withLock {
         guard Self.idleList.count < NamespaceThread.idleWorkers else { return false }
         Self.idleList.append(self)

@@ -1,5 +1,6 @@
 import FaultModel
 import Foundation
+import Glibc
 import Logging
 import Testing
 
@@ -153,6 +154,95 @@ extension RealKernel {
       guard case .nothingToRevert = gone else { throw TestFailure("expected nothing to revert, got \(gone)") }
     }
 
+    @Test func anApplyIntoAnotherNamespaceThanExpectedTouchesNothing() async throws {
+      let net = try TestNetwork()
+      defer { net.close() }
+      let kernel = NetemKernel()
+      let target = FaultTarget(interface: "va", namespace: .named(net.a))
+      let (identity, _) = try await kernel.resolve(target)
+      let before = try net.tcShow()
+      let prepared = Flag()
+      do {
+        _ = try await kernel.apply(
+          try fault([("delay", "10ms")]), to: target, expectedInode: identity.inode &+ 1
+        ) { _ in prepared.set() }
+        throw TestFailure("the apply went through")
+      } catch let error as KernelError {
+        #expect(error.kind == .namespaceChanged, "\(error)")
+      }
+      #expect(!prepared.isSet)
+      #expect(try net.tcShow() == before)
+      // The expected inode itself is fine.
+      _ = try await kernel.apply(try fault([("delay", "10ms")]), to: target, expectedInode: identity.inode)
+      #expect(try await kernel.revert(target, expectedInode: identity.inode) == .removed)
+    }
+
+    @Test func inspectReadsBackWhatWasAppliedAndEveryOtherRoot() async throws {
+      let net = try TestNetwork()
+      defer { net.close() }
+      let kernel = NetemKernel()
+      let target = FaultTarget(interface: "va", namespace: .named(net.a))
+      let (identity, _) = try await kernel.resolve(target)
+      #expect(try await kernel.inspect(target, expectedInode: identity.inode) == .none)
+      let report = try await kernel.apply(
+        try fault([("delay", "100ms"), ("loss", "5%"), ("rate", "1mbit")]), to: target)
+      #expect(try await kernel.inspect(target, expectedInode: identity.inode) == .faultline(report.applied))
+      #expect(try await kernel.inspect(target, expectedInode: nil) == .faultline(report.applied))
+      #expect(try await kernel.revert(target) == .removed)
+      #expect(try await kernel.inspect(target, expectedInode: identity.inode) == .none)
+      try net.addForeignTbf()
+      guard case .foreign(let root) = try await kernel.inspect(target, expectedInode: identity.inode) else {
+        throw TestFailure("expected the tbf as a foreign root")
+      }
+      #expect(root.summary == "tbf 8001:")
+      let missing = FaultTarget(interface: "nope", namespace: .named(net.a))
+      #expect(try await kernel.inspect(missing, expectedInode: identity.inode) == .interfaceGone)
+      let changed = KernelError.namespaceChanged(path: net.pathA, expected: 1, found: identity.inode)
+      await #expect(throws: changed) { _ = try await kernel.inspect(target, expectedInode: 1) }
+    }
+
+    @Test func aRevertWhosePathNowNamesAnotherNamespaceThrowsAndLeavesBothAlone() async throws {
+      let name = "fl-c-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+      try must(["ip", "netns", "add", name])
+      defer { _ = try? run(["ip", "netns", "del", name]) }
+      try must(["ip", "-n", name, "link", "add", "vx", "type", "veth", "peer", "name", "vy"])
+      let kernel = NetemKernel()
+      let target = FaultTarget(interface: "vx", namespace: .named(name))
+      let applied = try await kernel.apply(try fault([("delay", "10ms")]), to: target)
+      let old = applied.plan.namespace.inode
+      // Keep the old namespace alive (an open descriptor, like a container still in it) while the
+      // same path is made to name a new one.
+      let held = open("/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
+      #expect(held >= 0)
+      defer { Glibc.close(held) }
+      try must(["ip", "netns", "del", name])
+      try must(["ip", "netns", "add", name])
+      try must(["ip", "-n", name, "link", "add", "vx", "type", "veth", "peer", "name", "vy"])
+      let (now, _) = try await kernel.resolve(target)
+      #expect(now.inode != old)
+
+      let changed = KernelError.namespaceChanged(path: "/run/netns/\(name)", expected: old, found: now.inode)
+      await #expect(throws: changed) { _ = try await kernel.revert(target, expectedInode: old) }
+      // Neither namespace was touched: the fault is still on the old one, the new one has none.
+      let oldTarget = FaultTarget(interface: "vx", namespace: .path("/proc/self/fd/\(held)"))
+      #expect(try await kernel.inspect(oldTarget, expectedInode: old) == .faultline(applied.applied))
+      #expect(try await kernel.inspect(target, expectedInode: now.inode) == .none)
+      // Only a descriptor holds the old namespace: no path names it; the new one is found by inode.
+      #expect(await kernel.locateNamespace(inode: old) == nil)
+      #expect(await kernel.locateNamespace(inode: now.inode) == .path("/run/netns/\(name)"))
+      #expect(try await kernel.revert(oldTarget, expectedInode: old) == .removed)
+    }
+
+    @Test func aRevertOfAGoneNamespaceThrowsWhenTheCallerHoldsItsInode() async throws {
+      let target = FaultTarget(interface: "va", namespace: .named("no-such-ns"))
+      do {
+        let outcome = try await NetemKernel().revert(target, expectedInode: 4_026_532_000)
+        throw TestFailure("expected namespace not found, got \(outcome)")
+      } catch let error as KernelError {
+        #expect(error.kind == .namespaceNotFound, "\(error)")
+      }
+    }
+
     @Test func aForeignRootQdiscIsRefusedThenReplacedWithForceAndRestoredExactly() async throws {
       let net = try TestNetwork()
       defer { net.close() }
@@ -172,4 +262,12 @@ extension RealKernel {
       #expect(try net.tcShow() == before)
     }
   }
+}
+
+/// Set once from a `@Sendable` closure, read after it ran.
+private final class Flag: @unchecked Sendable {
+  private let lock = NSLock()
+  private var value = false
+  func set() { lock.withLock { value = true } }
+  var isSet: Bool { lock.withLock { value } }
 }
