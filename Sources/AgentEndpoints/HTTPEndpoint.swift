@@ -26,7 +26,7 @@ public struct HTTPEndpointConfiguration: Sendable, Hashable {
 /// | request | response |
 /// | --- | --- |
 /// | `GET /healthz` | 200 `ok` while the process serves requests (liveness) |
-/// | `GET /readyz` | 200 `ready` once ``AgentMetrics/markReady()`` was called, else 503 `not ready` |
+/// | `GET /readyz` | 200 `ready` once the agent reconciled and loaded its profiles and while no fault is pending; else 503 `not ready` and one line per reason (``AgentMetrics/readiness``) |
 /// | `GET /metrics` | 200, `Content-Type: text/plain; version=0.0.4`, ``AgentMetrics/prometheusText()`` |
 /// | another method on one of these paths | 405, `Allow: GET` |
 /// | any other path | 404 |
@@ -161,9 +161,11 @@ public struct HTTPEndpoint: Service {
     case "/healthz":
       return EndpointResponse(status: .ok, body: "ok\n")
     case "/readyz":
-      return metrics.isReady
+      let (ready, detail) = metrics.readiness
+      return ready
         ? EndpointResponse(status: .ok, body: "ready\n")
-        : EndpointResponse(status: .serviceUnavailable, body: "not ready\n")
+        : EndpointResponse(
+          status: .serviceUnavailable, body: "not ready\n" + detail.map { "- \($0)\n" }.joined())
     default:
       return EndpointResponse(
         status: .ok, body: metrics.prometheusText(), contentType: EndpointResponse.prometheusContentType)

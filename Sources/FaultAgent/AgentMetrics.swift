@@ -14,6 +14,8 @@ import Synchronization
 /// | `faultline_active_faults` | gauge | ``setActive(_:)``, ``incrementActive()``, ``decrementActive()`` |
 /// | `faultline_profile_reload_errors_total` | counter | ``recordReloadError()`` |
 /// | `faultline_ready` | gauge (0 or 1) | ``markReady()``, ``markNotReady()`` |
+/// | `faultline_faults_pending{kind="apply"\|"revert"}` | gauge | ``setPending(applies:reverts:)`` |
+/// | `faultline_drifts_total{kind="…"}` | counter | ``recordDrift(kind:)`` |
 public final class AgentMetrics: Sendable {
   /// The default upper bounds of the apply-latency buckets, in seconds: 100 µs to 1 s.
   ///
@@ -53,6 +55,12 @@ public final class AgentMetrics: Sendable {
     public var applyCount: UInt64
     /// Sum of the observed apply durations, in seconds.
     public var applySeconds: Double
+    /// Faults that should be on but are not (each line says which and why), retried with backoff.
+    public var pendingApplies: [String]
+    /// Faults that should be off but whose revert failed, retried with backoff.
+    public var pendingReverts: [String]
+    /// Drifts found by the resync, by kind (`removed`, `changed`, `replaced`, `target_gone`).
+    public var drifts: [String: UInt64]
   }
 
   private struct State {
@@ -67,6 +75,9 @@ public final class AgentMetrics: Sendable {
     var perBucket: [UInt64]
     var applyCount: UInt64 = 0
     var applySeconds = 0.0
+    var pendingApplies: [String] = []
+    var pendingReverts: [String] = []
+    var drifts: [String: UInt64] = [:]
   }
 
   private let bounds: [Double]
@@ -144,6 +155,31 @@ public final class AgentMetrics: Sendable {
   /// Whether ``markReady()`` was called (and ``markNotReady()`` not since).
   public var isReady: Bool { state.withLock { $0.ready } }
 
+  /// Sets the faults the agent wants on but could not apply, and those it wants off but could not
+  /// revert (one line each, saying which and why); both are retried with backoff.
+  public func setPending(applies: [String], reverts: [String]) {
+    state.withLock {
+      $0.pendingApplies = applies
+      $0.pendingReverts = reverts
+    }
+  }
+
+  /// Counts a drift the resync found on an open window (`WindowDrift.kind`).
+  public func recordDrift(kind: String) {
+    state.withLock { $0.drifts[kind, default: 0] &+= 1 }
+  }
+
+  /// What `/readyz` answers: ready once ``markReady()`` was called and while no fault is pending;
+  /// otherwise the reasons, one per line.
+  public var readiness: (ready: Bool, detail: [String]) {
+    state.withLock { state in
+      guard state.ready else { return (false, ["starting: crash reconcile and first profile load"]) }
+      let detail =
+        state.pendingApplies.map { "not applied: \($0)" } + state.pendingReverts.map { "not reverted: \($0)" }
+      return (detail.isEmpty, detail)
+    }
+  }
+
   /// A consistent copy of every value.
   public func snapshot() -> Snapshot {
     let bounds = self.bounds
@@ -159,7 +195,8 @@ public final class AgentMetrics: Sendable {
         injectionsOK: state.injectionsOK, injectionsFailed: state.injectionsFailed, reverts: state.reverts,
         activeFaults: state.activeFaults, reloadErrors: state.reloadErrors, ready: state.ready,
         bucketBounds: bounds, bucketCounts: cumulative, applyCount: state.applyCount,
-        applySeconds: state.applySeconds)
+        applySeconds: state.applySeconds, pendingApplies: state.pendingApplies,
+        pendingReverts: state.pendingReverts, drifts: state.drifts)
     }
   }
 
@@ -201,8 +238,24 @@ public final class AgentMetrics: Sendable {
 
     family(&out, "faultline_ready", "gauge", "1 when the agent is ready (what /readyz reports), else 0.")
     sample(&out, "faultline_ready", [], s.ready ? 1 : 0)
+
+    family(
+      &out, "faultline_faults_pending", "gauge",
+      "Faults the agent wants on but could not apply, or off but could not revert; retried with backoff.")
+    sample(&out, "faultline_faults_pending", [("kind", "apply")], Double(s.pendingApplies.count))
+    sample(&out, "faultline_faults_pending", [("kind", "revert")], Double(s.pendingReverts.count))
+
+    family(
+      &out, "faultline_drifts_total", "counter",
+      "Open faults found changed on the kernel by someone else, by kind; removed ones are put back.")
+    for kind in Set(Self.knownDriftKinds).union(s.drifts.keys).sorted() {
+      sample(&out, "faultline_drifts_total", [("kind", kind)], Double(s.drifts[kind] ?? 0))
+    }
     return out
   }
+
+  /// The drift kinds always exported (at 0 until they happen).
+  public static let knownDriftKinds = ["changed", "removed", "replaced", "target_gone"]
 
   // MARK: - Text format
 
@@ -244,5 +297,23 @@ public final class AgentMetrics: Sendable {
       }
     }
     return String(escaped)
+  }
+}
+
+extension AgentMetrics: WindowObserver {
+  /// Acts on the events this observer follows; ignores the rest.
+  public func observe(_ event: WindowEvent) async {
+    switch event {
+    case .applyFinished(let ok, let seconds): recordInjection(ok: ok, seconds: seconds)
+    case .revertFinished(let reason, let ok):
+      recordRevert(reason: ok ? reason.rawValue : RevertReason.error.rawValue)
+    case .opened: addActive(1)
+    case .closed: addActive(-1)
+    case .drift(_, let drift): recordDrift(kind: drift.kind)
+    case .pending(let applies, let reverts): setPending(applies: applies, reverts: reverts)
+    case .ready: markReady()
+    case .reloadFailed: recordReloadError()
+    case .reapplied, .agentStarted: return
+    }
   }
 }

@@ -16,18 +16,65 @@ public struct OpenWindow: Sendable {
   /// When the window opened (the start of the apply).
   public let openedAt: Date
 
-  /// The experiment.
-  public var experiment: Experiment { active.experiment }
+  /// The experiment, its target where the fault is now.
+  public var experiment: Experiment {
+    var experiment = active.experiment
+    experiment.target = active.entry.target
+    return experiment
+  }
+
+  /// What observers are told.
+  public var summary: WindowSummary {
+    WindowSummary(experiment: experiment, startedAt: active.entry.startedAt, traceparent: traceparent)
+  }
+}
+
+/// How an open window's target differs from what the window applied (the periodic resync).
+public enum WindowDrift: Sendable, Hashable, CustomStringConvertible {
+  /// The kernel holds exactly what was applied.
+  case none
+  /// faultline's qdisc is gone (someone deleted it): the agent puts it back.
+  case removed
+  /// faultline's qdisc is there with other parameters (someone changed it): reported, left alone.
+  case changed([String])
+  /// Another root qdisc replaced faultline's: reported, left alone (faultline never overwrites a
+  /// qdisc it did not create unless told to).
+  case replaced(String)
+  /// The interface or the namespace is gone.
+  case targetGone(String)
+
+  /// `chaos.experiment.drift` on the span.
+  public var kind: String {
+    switch self {
+    case .none: "none"
+    case .removed: "removed"
+    case .changed: "changed"
+    case .replaced: "replaced"
+    case .targetGone: "target_gone"
+    }
+  }
+
+  /// What to log.
+  public var description: String {
+    switch self {
+    case .none: "no drift"
+    case .removed: "faultline's qdisc was removed by someone else"
+    case .changed(let mismatches):
+      "faultline's qdisc was changed by someone else: \(mismatches.joined(separator: "; "))"
+    case .replaced(let qdisc): "faultline's qdisc was replaced by \(qdisc)"
+    case .targetGone(let why): why
+    }
+  }
 }
 
 /// The one path every fault window takes, for `faultline inject` and `faultline run` alike.
 ///
 /// Opening a window starts the `chaos.experiment` span (a child of `TRACEPARENT` when set), applies
-/// the fault inside a `chaos.inject` child span (journal, apply, read-back), then publishes the
-/// experiment to the annotation file with the span's `traceparent`. Closing it reverts inside a
-/// `chaos.revert` child span, republishes the annotation file and ends `chaos.experiment`. Every
-/// span carries the `chaos.experiment.*` attributes (see docs/TELEMETRY.md). Telemetry and the
-/// annotation file never fail a fault: their errors are logged.
+/// the fault inside a `chaos.inject` child span (journal, apply, read-back), then tells the observers
+/// (annotation files, Pod patches, metrics). Closing it reverts inside a `chaos.revert` child span,
+/// tells the observers and ends `chaos.experiment`. Every span carries the `chaos.experiment.*`
+/// attributes (see docs/TELEMETRY.md). The spans live here, not in an observer, because they time
+/// the kernel calls themselves. Observers never fail a fault: they log their own errors.
 public struct FaultWindows: Sendable {
   /// Applies and reverts, journaled.
   public let injector: Injector
@@ -35,22 +82,19 @@ public struct FaultWindows: Sendable {
   public let tracer: any Tracer
   /// The parent of every `chaos.experiment` span (`TRACEPARENT`'s context, or top level).
   public let parent: ServiceContext
-  /// The annotation file, if published.
-  public let annotations: AnnotationWriter?
-  /// Counters (Prometheus `/metrics`), if kept.
-  public let metrics: (any WindowMetrics)?
+  /// Who hears of every window event, in order.
+  public let observers: [any WindowObserver]
   private let logger: Logger
 
-  /// Windows over `injector`, traced by `tracer` (default: no spans), publishing to `annotations`.
+  /// Windows over `injector`, traced by `tracer` (default: no spans), followed by `observers`.
   public init(
     injector: Injector, tracer: any Tracer = NoOpTracer(), parent: ServiceContext = .topLevel,
-    annotations: AnnotationWriter? = nil, metrics: (any WindowMetrics)? = nil, logger: Logger
+    observers: [any WindowObserver] = [], logger: Logger
   ) {
     self.injector = injector
     self.tracer = tracer
     self.parent = parent
-    self.annotations = annotations
-    self.metrics = metrics
+    self.observers = observers
     self.logger = logger
   }
 
@@ -59,7 +103,7 @@ public struct FaultWindows: Sendable {
   /// On failure the fault is rolled back (by the kernel layer), the journal entry removed, both spans
   /// end with status ERROR, and the error is rethrown.
   public func open(_ experiment: Experiment, force: Bool = false) async throws -> OpenWindow {
-    let openedAt = Date()
+    let openedAt = injector.clock.now
     let span = tracer.startSpan("chaos.experiment", context: parent, ofKind: .internal)
     Self.describe(experiment, on: span)
     let traceparent = traceparent(of: span)
@@ -72,76 +116,107 @@ public struct FaultWindows: Sendable {
       span.end()
       throw error
     }
-    await publish { try await $0.started(experiment, at: active.entry.startedAt, traceparent: traceparent) }
-    updateActiveGauge(by: 1)
-    return OpenWindow(active: active, span: span, traceparent: traceparent, openedAt: openedAt)
+    let window = OpenWindow(active: active, span: span, traceparent: traceparent, openedAt: openedAt)
+    await notify(.opened(window.summary))
+    return window
   }
 
-  /// Re-applies an open window's target with new fault parameters, in place (one qdisc replace, no
-  /// gap); a new `chaos.inject` span records it under the same `chaos.experiment`.
+  /// Re-applies an open window's target with `fault`, in place (one qdisc replace, no gap); a new
+  /// `chaos.inject` span records it under the same `chaos.experiment`.
   public func reapply(_ window: inout OpenWindow, fault: NetemFault) async throws {
     var experiment = window.experiment
     experiment.fault = fault
+    experiment.namespaceInode = window.active.entry.namespace.inode
     window.span.attributes["chaos.experiment.reapplied"] = true
     Self.describeFault(fault, prefix: "chaos.experiment.netem.", on: window.span)
     window.active = try await injectTraced(experiment, under: window.span, force: false)
-    let (active, traceparent) = (window.active, window.traceparent)
-    await publish {
-      try await $0.started(active.experiment, at: active.entry.startedAt, traceparent: traceparent)
-    }
+    await notify(.reapplied(window.summary))
   }
 
-  /// Closes a window: reverts under a `chaos.revert` span, republishes, ends `chaos.experiment`.
+  /// Closes a window: reverts under a `chaos.revert` span, tells the observers, ends `chaos.experiment`.
+  ///
+  /// - Throws: when the fault may still be on the kernel. The window stays open (its span too) so the
+  ///   caller can try again; ``abandon(_:)`` ends it for good.
   @discardableResult
   public func close(_ window: OpenWindow, reason: RevertReason) async throws -> RevertOutcome {
-    defer { window.span.end() }
-    let id = window.experiment.id
     do {
       let outcome = try await revertTraced(window.active.entry, reason: reason, under: window.span.context) {
         Self.describe(window.experiment, on: $0)
       }
-      await publish { try await $0.ended(id: id) }
-      updateActiveGauge(by: -1)
+      await notify(.closed(window.summary, reason: reason, outcome: outcome))
+      window.span.end()
       return outcome
     } catch {
       Self.fail(window.span, error)
-      await publish { try await $0.ended(id: id) }
-      updateActiveGauge(by: -1)
       throw error
     }
   }
 
-  /// Reverts faults journaled by processes that are gone, each under its own `chaos.revert` span
-  /// (`crash_recovery`), and returns how many there were.
+  /// Ends a window whose revert keeps failing (at exit): its span ends with the last error recorded;
+  /// its journal entry stays for the next start or `revert --all`.
+  public func abandon(_ window: OpenWindow) {
+    window.span.end()
+  }
+
+  /// Compares what the kernel holds on an open window's target with what the window applied, and
+  /// records a drift on the window's span. A target reached through a new path (re-resolved by inode)
+  /// is updated in `window`.
+  public func inspect(_ window: inout OpenWindow) async -> WindowDrift {
+    let drift: WindowDrift
+    do {
+      guard let (state, target) = try await injector.inspect(window.active.entry) else {
+        return record(
+          .targetGone("network namespace net:[\(window.active.entry.namespace.inode)] is gone"), on: window)
+      }
+      window.active.entry.target = target
+      switch state {
+      case .faultline(let parameters):
+        let mismatches = window.active.report.applied.mismatches(against: parameters)
+        drift = mismatches.isEmpty ? .none : .changed(mismatches)
+      case .foreign(let qdisc): drift = .replaced(qdisc.summary)
+      case .none: drift = .removed
+      case .interfaceGone:
+        drift = .targetGone("interface \(target.interface) is gone from \(target.namespace)")
+      }
+    } catch {
+      logger.warning(
+        "cannot read the target back", metadata: ["id": "\(window.experiment.id)", "error": "\(error)"])
+      return .none
+    }
+    return record(drift, on: window)
+  }
+
+  private func record(_ drift: WindowDrift, on window: OpenWindow) -> WindowDrift {
+    guard drift != .none else { return drift }
+    window.span.addEvent(
+      SpanEvent(
+        name: "chaos.drift",
+        attributes: ["chaos.experiment.drift": .string(drift.kind), "message": .string(drift.description)]))
+    return drift
+  }
+
+  /// Reverts the journaled faults that pass `filter` (default: those whose process is gone), each under
+  /// its own `chaos.revert` span (`crash_recovery`). Returns how many were reverted and the entries
+  /// whose revert failed (they stay in the journal).
   @discardableResult
-  public func reconcile(where filter: @Sendable (JournalEntry) -> Bool = { !$0.ownerIsAlive }) async -> Int {
+  public func reconcile(where filter: @Sendable (JournalEntry) -> Bool = { !$0.ownerIsAlive }) async
+    -> (reverted: Int, failed: [JournalEntry])
+  {
     let entries = injector.journal.entries { path, error in
       logger.error("unreadable journal entry", metadata: ["path": "\(path)", "error": "\(error)"])
     }
-    var count = 0
+    var reverted = 0
+    var failed: [JournalEntry] = []
     for entry in entries where filter(entry) {
-      count += 1
       do {
         try await revertTraced(entry, reason: .crashRecovery, under: parent) { Self.describe(entry, on: $0) }
+        reverted += 1
       } catch {
         logger.error("revert failed", metadata: ["id": "\(entry.id)", "error": "\(error)"])
+        failed.append(entry)
       }
     }
-    return count
-  }
-
-  /// Reverts every fault this process journaled (graceful shutdown), each with a `chaos.revert` span.
-  public func revertOwn(reason: RevertReason, windows: [OpenWindow]) async -> Int {
-    var count = 0
-    for window in windows {
-      do {
-        try await close(window, reason: reason)
-        count += 1
-      } catch {
-        logger.error("revert failed", metadata: ["id": "\(window.experiment.id)", "error": "\(error)"])
-      }
-    }
-    return count
+    return (reverted, failed)
   }
 
   // MARK: - Spans
@@ -156,13 +231,13 @@ public struct FaultWindows: Sendable {
     let start = clock.now
     do {
       let active = try await injector.inject(experiment, force: force)
-      metrics?.recordInjection(ok: true, seconds: (clock.now - start).seconds)
+      await notify(.applyFinished(ok: true, seconds: (clock.now - start).seconds))
       Self.describeFault(active.report.applied.fault, prefix: "chaos.experiment.applied.", on: inject)
       inject.attributes["chaos.experiment.verified"] = true
       span.attributes["chaos.experiment.verified"] = true
       return active
     } catch {
-      metrics?.recordInjection(ok: false, seconds: (clock.now - start).seconds)
+      await notify(.applyFinished(ok: false, seconds: (clock.now - start).seconds))
       if let kernel = error as? KernelError, kernel.kind == .verificationFailed {
         inject.attributes["chaos.experiment.verified"] = false
         span.attributes["chaos.experiment.verified"] = false
@@ -184,10 +259,10 @@ public struct FaultWindows: Sendable {
     do {
       let outcome = try await injector.revert(entry, reason: reason)
       span.attributes["chaos.experiment.revert.outcome"] = Self.outcomeName(outcome)
-      metrics?.recordRevert(reason: reason.rawValue)
+      await notify(.revertFinished(reason: reason, ok: true))
       return outcome
     } catch {
-      metrics?.recordRevert(reason: RevertReason.error.rawValue)
+      await notify(.revertFinished(reason: reason, ok: false))
       Self.fail(span, error)
       throw error
     }
@@ -199,17 +274,9 @@ public struct FaultWindows: Sendable {
     return carrier["traceparent"]
   }
 
-  private func publish(_ body: (AnnotationWriter) async throws -> Void) async {
-    guard let annotations else { return }
-    do { try await body(annotations) } catch {
-      logger.warning(
-        "cannot write the annotation file",
-        metadata: ["path": "\(annotations.url.path)", "error": "\(error)"])
-    }
-  }
-
-  private func updateActiveGauge(by delta: Int) {
-    metrics?.addActive(delta)
+  /// Tells every observer, in order.
+  func notify(_ event: WindowEvent) async {
+    for observer in observers { await observer.observe(event) }
   }
 
   // MARK: - Attributes
@@ -226,7 +293,9 @@ public struct FaultWindows: Sendable {
       attributes["chaos.experiment.duration_ms"] = Int64(duration.milliseconds.rounded())
     }
     describeTarget(experiment.target, into: &attributes)
-    for (key, value) in experiment.attributes { attributes[key] = value }
+    if let pod = experiment.pod {
+      for (key, value) in pod.attributes { attributes[key] = value }
+    }
     span.attributes = attributes
     describeFault(experiment.fault, prefix: "chaos.experiment.netem.", on: span)
   }
@@ -294,20 +363,6 @@ public struct FaultWindows: Sendable {
   }
 }
 
-/// What ``FaultWindows`` counts: injections, reverts, the faults active now.
-public protocol WindowMetrics: Sendable {
-  /// One apply (read-back included) that succeeded or failed, and how long it took.
-  func recordInjection(ok: Bool, seconds: Double)
-  /// One revert, by `chaos.experiment.revert.reason` (`error` when it failed).
-  func recordRevert(reason: String)
-  /// The number of active faults changed by `delta`.
-  func addActive(_ delta: Int)
-  /// The agent is ready (reconciled, profiles loaded).
-  func markReady()
-  /// A profile file failed to load (the last good version keeps running).
-  func recordReloadError()
-}
-
 /// Writes into a `[String: String]` carrier.
 struct DictionaryInjector: Instrumentation.Injector {
   func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) {
@@ -322,5 +377,3 @@ extension Duration {
     return Double(s) + Double(atto) / 1e18
   }
 }
-
-extension AgentMetrics: WindowMetrics {}

@@ -3,132 +3,87 @@ import Foundation
 import Logging
 import NetemKernel
 
-/// Why a fault was reverted (`chaos.experiment.revert.reason`).
-public enum RevertReason: String, Sendable, Hashable, Codable {
-  /// Its window ended.
-  case durationElapsed = "duration_elapsed"
-  /// SIGINT or SIGTERM.
-  case signal
-  /// `faultline revert`.
-  case manual
-  /// Its profile was deleted or changed.
-  case profileRemoved = "profile_removed"
-  /// A previous process left it behind.
-  case crashRecovery = "crash_recovery"
-  /// Something failed.
-  case error
-}
-
-/// How faultline was started (`chaos.experiment.mode`).
-public enum AgentMode: String, Sendable, Hashable, Codable {
-  /// `faultline inject`.
-  case cli
-  /// `faultline run` in the pod's own namespace.
-  case sidecar
-  /// `faultline run` reaching into pods' namespaces.
-  case daemonset
-}
-
-/// One fault window to run: what, where, how long.
-public struct Experiment: Sendable, Hashable {
-  /// Unique per window (`chaos.experiment.id`).
-  public var id: String
-  /// The experiment (profile) name.
-  public var name: String
-  /// Where.
-  public var target: FaultTarget
-  /// What.
-  public var fault: NetemFault
-  /// How long (nil: until stopped).
-  public var duration: Duration?
-  /// How faultline runs.
-  public var mode: AgentMode
-  /// The profile file it came from, if any.
-  public var profile: String?
-  /// The schedule text, if any.
-  public var schedule: String?
-  /// Extra span attributes describing the target, e.g. `k8s.pod.name` for a pod.
-  public var attributes: [String: String]
-
-  /// An experiment; `id` defaults to a fresh random id.
-  public init(
-    id: String = Experiment.newID(), name: String, target: FaultTarget, fault: NetemFault,
-    duration: Duration? = nil, mode: AgentMode = .cli, profile: String? = nil, schedule: String? = nil,
-    attributes: [String: String] = [:]
-  ) {
-    self.id = id
-    self.name = name
-    self.target = target
-    self.fault = fault
-    self.duration = duration
-    self.mode = mode
-    self.profile = profile
-    self.schedule = schedule
-    self.attributes = attributes
-  }
-
-  /// A random 16-byte hex id.
-  public static func newID() -> String {
-    (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-  }
-}
-
-/// A fault that is on the kernel now.
-public struct ActiveFault: Sendable {
-  /// The experiment.
-  public var experiment: Experiment
-  /// What the kernel reported back.
-  public var report: ApplyReport
-  /// Its journal entry.
-  public var entry: JournalEntry
-}
-
 /// Applies and reverts faults with the journal around every kernel change.
 ///
 /// Order: checks → journal entry written and fsynced → kernel apply → read-back. Revert: kernel →
 /// journal entry removed. A failed apply is rolled back by the kernel layer and its entry removed.
+///
+/// A namespace is held by inode. When the path a fault was applied through fails or names another
+/// namespace (the pod process it named exited, or its PID was reused), the namespace is looked up
+/// again by inode; only when nothing holds that inode any more is it gone, and only then, or after a
+/// successful revert, is a journal entry removed.
 public struct Injector: Sendable {
-  /// The kernel interface.
-  public let kernel: NetemKernel
+  /// The kernel.
+  public let kernel: any KernelClient
   /// The journal.
   public let journal: Journal
+  /// Stamps `startedAt` and `expiresAt`.
+  public let clock: any AgentClock
   private let logger: Logger
 
   /// An injector over `kernel` recording in `journal`.
-  public init(kernel: NetemKernel, journal: Journal, logger: Logger) {
+  public init(
+    kernel: any KernelClient, journal: Journal, clock: any AgentClock = SystemClock(), logger: Logger
+  ) {
     self.kernel = kernel
     self.journal = journal
+    self.clock = clock
     self.logger = logger
   }
 
   /// Applies the experiment's fault, journaled.
-  public func inject(_ experiment: Experiment, force: Bool = false, now: Date = Date()) async throws
+  ///
+  /// Entries of earlier faults on the same interface and namespace are superseded (removed) when this
+  /// process or a process that is gone wrote them; an entry another live faultline holds is left to it.
+  public func inject(_ experiment: Experiment, force: Bool = false) async throws -> ActiveFault {
+    do {
+      return try await injectOnce(experiment, at: experiment.target, force: force)
+    } catch let error as KernelError where error.kind.meansPathMoved {
+      guard let inode = experiment.namespaceInode, let moved = await kernel.locateNamespace(inode: inode)
+      else {
+        throw error
+      }
+      logger.info(
+        "namespace path moved; applying through the new one",
+        metadata: ["id": "\(experiment.id)", "was": "\(experiment.target.namespace)", "now": "\(moved)"])
+      let target = FaultTarget(interface: experiment.target.interface, namespace: moved)
+      return try await injectOnce(experiment, at: target, force: force)
+    }
+  }
+
+  private func injectOnce(_ experiment: Experiment, at target: FaultTarget, force: Bool) async throws
     -> ActiveFault
   {
     let journal = journal
-    // The entry of a fault already on this target (ours, e.g. an in-place change of parameters).
-    let onTarget = journal.entries().filter { $0.target == experiment.target }
-    let previous = onTarget.first { $0.id == experiment.id } ?? onTarget.first
+    let now = clock.now
     let recorded = RecordedEntry()
-    let report = try await kernel.apply(experiment.fault, to: experiment.target, force: force) { plan in
+    let report = try await kernel.apply(
+      experiment.fault, to: target, expectedInode: experiment.namespaceInode, force: force
+    ) { plan in
+      let onTarget = journal.entries().filter {
+        $0.target.interface == target.interface && $0.namespace.inode == plan.namespace.inode
+      }
+      let previous = onTarget.first { $0.id == experiment.id } ?? onTarget.first
       let entry = JournalEntry(
-        id: experiment.id, name: experiment.name, target: experiment.target, namespace: plan.namespace,
+        id: experiment.id, name: experiment.name, target: target, namespace: plan.namespace,
         handle: NetemKernel.handle,
         // A fault re-applied over our own qdisc keeps the foreign qdisc saved by the first one.
         replaced: plan.replacing ?? (plan.previous?.isFaultline == true ? previous?.replaced : nil),
         fault: experiment.fault, startedAt: now,
-        expiresAt: experiment.duration.map { now.addingTimeInterval(Double($0.nanoseconds) / 1e9) })
+        expiresAt: experiment.duration.map { now.adding($0) })
       try journal.record(entry)
-      recorded.set(entry)
+      recorded.set(entry, superseded: onTarget.filter { $0.id != experiment.id })
     }
-    guard let entry = recorded.get() else { fatalError("the kernel applied without calling prepare") }
-    if let previous, previous.id != entry.id, previous.namespace.inode == entry.namespace.inode {
-      try? journal.remove(id: previous.id)
+    guard let (entry, superseded) = recorded.get() else {
+      fatalError("the kernel applied without calling prepare")
+    }
+    for old in superseded where old.isOwnedByThisProcess || !old.ownerIsAlive {
+      try? journal.remove(id: old.id)
     }
     logger.info(
       "injected",
       metadata: [
-        "experiment": "\(experiment.name)", "id": "\(experiment.id)", "target": "\(experiment.target)",
+        "experiment": "\(experiment.name)", "id": "\(experiment.id)", "target": "\(target)",
         "tc": "\(report.applied.tcDescription)",
       ])
     return ActiveFault(experiment: experiment, report: report, entry: entry)
@@ -140,10 +95,26 @@ public struct Injector: Sendable {
   }
 
   /// Reverts a journaled fault (restoring a saved foreign qdisc) and removes its entry.
+  ///
+  /// - Throws: when the fault may still be on the kernel (the entry stays, for a retry).
   @discardableResult
   public func revert(_ entry: JournalEntry, reason: RevertReason) async throws -> RevertOutcome {
-    let outcome = try await kernel.revert(
-      entry.target, restoring: entry.replaced, expectedInode: entry.namespace.inode)
+    let outcome: RevertOutcome
+    do {
+      outcome = try await kernel.revert(
+        entry.target, restoring: entry.replaced, expectedInode: entry.namespace.inode)
+    } catch let error as KernelError where error.kind.meansPathMoved {
+      if let moved = await kernel.locateNamespace(inode: entry.namespace.inode) {
+        logger.info(
+          "namespace path moved; reverting through the new one",
+          metadata: ["id": "\(entry.id)", "was": "\(entry.target.namespace)", "now": "\(moved)"])
+        outcome = try await kernel.revert(
+          FaultTarget(interface: entry.target.interface, namespace: moved), restoring: entry.replaced,
+          expectedInode: entry.namespace.inode)
+      } else {
+        outcome = .nothingToRevert("network namespace net:[\(entry.namespace.inode)] is gone")
+      }
+    }
     try journal.remove(id: entry.id)
     logger.info(
       "reverted",
@@ -154,19 +125,27 @@ public struct Injector: Sendable {
     return outcome
   }
 
-  /// Reverts a target, using the journal's saved qdisc for it when there is one.
+  /// Reverts a target (`faultline revert`), using the journal's saved qdisc for it when there is one.
+  ///
+  /// - Throws: ``InjectorError`` when the fault there belongs to another faultline that is running
+  ///   (it reverts its own faults; `revert --all` overrides).
   public func revert(target: FaultTarget, reason: RevertReason) async throws -> RevertOutcome {
     let (identity, _) = try await kernel.resolve(target)
     let matching = journal.entries().filter {
       $0.target.interface == target.interface && $0.namespace.inode == identity.inode
     }
-    guard let entry = matching.first else { return try await kernel.revert(target) }
+    if let held = matching.first(where: { !$0.isOwnedByThisProcess && $0.ownerIsAlive }) {
+      throw InjectorError.heldByLiveOwner(held)
+    }
+    guard let entry = matching.first else {
+      return try await kernel.revert(target, restoring: nil, expectedInode: nil)
+    }
     let outcome = try await revert(entry, reason: reason)
     for other in matching.dropFirst() { try? journal.remove(id: other.id) }
     return outcome
   }
 
-  /// Reverts every journaled fault whose owner passes `filter` (default: all).
+  /// Reverts every journaled fault that passes `filter` (default: all, whoever owns them).
   public func revertJournaled(
     reason: RevertReason, where filter: (JournalEntry) -> Bool = { _ in true }
   ) async -> [(JournalEntry, Result<RevertOutcome, Error>)] {
@@ -184,12 +163,48 @@ public struct Injector: Sendable {
     }
     return results
   }
+
+  /// The target's root qdisc now, through the namespace's current path (looked up again by inode
+  /// when the recorded one moved). Nil when the namespace is gone.
+  public func inspect(_ entry: JournalEntry) async throws -> (TargetInspection, FaultTarget)? {
+    do {
+      return (try await kernel.inspect(entry.target, expectedInode: entry.namespace.inode), entry.target)
+    } catch let error as KernelError where error.kind.meansPathMoved {
+      guard let moved = await kernel.locateNamespace(inode: entry.namespace.inode) else { return nil }
+      let target = FaultTarget(interface: entry.target.interface, namespace: moved)
+      return (try await kernel.inspect(target, expectedInode: entry.namespace.inode), target)
+    }
+  }
+}
+
+/// What the injector refuses to do.
+public struct InjectorError: Error, Hashable, Sendable, CustomStringConvertible {
+  /// The journal entry of the fault that is another live process's.
+  public let entry: JournalEntry
+  /// What to print.
+  public let description: String
+
+  /// The fault on the target belongs to another faultline process that is still running.
+  public static func heldByLiveOwner(_ entry: JournalEntry) -> InjectorError {
+    InjectorError(
+      entry: entry,
+      description:
+        "\(entry.target) carries \(entry.name) (id \(entry.id)) of faultline pid \(entry.pid), which is "
+        + "still running and reverts it itself; stop that process, or use revert --all")
+  }
+}
+
+extension KernelError.Kind {
+  /// The namespace path is gone or names another namespace: look the namespace up again by inode.
+  var meansPathMoved: Bool { self == .namespaceNotFound || self == .namespaceChanged }
 }
 
 /// Carries the journal entry out of the kernel layer's `prepare` callback (another thread).
 private final class RecordedEntry: @unchecked Sendable {
   private let lock = NSLock()
-  private var entry: JournalEntry?
-  func set(_ value: JournalEntry) { lock.withLock { entry = value } }
-  func get() -> JournalEntry? { lock.withLock { entry } }
+  private var value: (JournalEntry, [JournalEntry])?
+  func set(_ entry: JournalEntry, superseded: [JournalEntry]) {
+    lock.withLock { value = (entry, superseded) }
+  }
+  func get() -> (JournalEntry, [JournalEntry])? { lock.withLock { value } }
 }

@@ -31,7 +31,7 @@ public struct JournalEntry: Sendable, Hashable, Codable {
   public init(
     id: String, name: String, target: FaultTarget, namespace: NamespaceIdentity, handle: UInt32,
     replaced: QdiscSnapshot?, fault: NetemFault, startedAt: Date, expiresAt: Date?,
-    pid: Int32 = getpid(), processStart: UInt64 = Journal.processStartTime(getpid()) ?? 0
+    pid: Int32 = Journal.ownPID, processStart: UInt64 = Journal.ownStartTime
   ) {
     self.id = id
     self.name = name
@@ -50,6 +50,11 @@ public struct JournalEntry: Sendable, Hashable, Codable {
   public var ownerIsAlive: Bool {
     guard let start = Journal.processStartTime(pid) else { return false }
     return start == processStart
+  }
+
+  /// Whether this process wrote this entry.
+  public var isOwnedByThisProcess: Bool {
+    pid == Journal.ownPID && processStart == Journal.ownStartTime
   }
 }
 
@@ -108,6 +113,11 @@ public struct Journal: Sendable {
       }
     }
   }
+
+  /// This process's pid.
+  public static let ownPID: Int32 = getpid()
+  /// This process's start time (see ``processStartTime(_:)``).
+  public static let ownStartTime: UInt64 = processStartTime(getpid()) ?? 0
 
   /// The start time of `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`), nil if gone.
   public static func processStartTime(_ pid: Int32) -> UInt64? {

@@ -18,6 +18,19 @@ public struct ApplyPlan: Sendable {
   public var replacing: QdiscSnapshot?
   /// What will be sent, in kernel units.
   public var parameters: NetemParameters
+
+  /// A plan from its parts (the kernel makes these; an in-memory kernel in tests does too).
+  public init(
+    target: FaultTarget, namespace: NamespaceIdentity, ifindex: Int32, previous: QdiscSnapshot?,
+    replacing: QdiscSnapshot?, parameters: NetemParameters
+  ) {
+    self.target = target
+    self.namespace = namespace
+    self.ifindex = ifindex
+    self.previous = previous
+    self.replacing = replacing
+    self.parameters = parameters
+  }
 }
 
 /// The outcome of an apply: what the kernel reports back, checked against the request.
@@ -28,6 +41,13 @@ public struct ApplyReport: Sendable {
   public var applied: NetemParameters
   /// `qdisc netem fa17: root refcnt 2 limit 1000 delay 100ms  10ms 25% loss 5%`-style line.
   public var tcLine: String
+
+  /// A report from its parts.
+  public init(plan: ApplyPlan, applied: NetemParameters, tcLine: String) {
+    self.plan = plan
+    self.applied = applied
+    self.tcLine = tcLine
+  }
 }
 
 /// The outcome of a revert.

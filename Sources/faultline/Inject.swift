@@ -121,7 +121,7 @@ struct Inject: AsyncParsableCommand {
       injector: Injector(
         kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger),
       tracer: telemetry.tracer, parent: telemetry.parent,
-      annotations: annotationOptions.writer, logger: logger)
+      observers: [AnnotationFileObserver(writer: annotationOptions.writer, logger: logger)], logger: logger)
     let command = self
     let window = holdFor
     try await telemetry.whileExporting(logger: logger) {

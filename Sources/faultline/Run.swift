@@ -57,12 +57,16 @@ struct Run: AsyncParsableCommand {
   )
   var annotatePods = false
 
+  @Option(
+    name: .customLong("resync-interval"),
+    help: ArgumentHelp(
+      "How often every open fault is read back from the kernel: a fault someone removed is put back, one "
+        + "changed is reported as drift.", valueName: "D"))
+  var resyncInterval: String = "30s"
+
   mutating func run() async throws {
-    let cap: Duration
-    do { cap = try parseGoDuration(maxDuration) } catch {
-      throw CLIError(message: "--max-duration: invalid \"\(maxDuration)\": \(error.description)", code: 2)
-    }
-    if cap == .zero { throw CLIError(message: "--max-duration must be greater than 0", code: 2) }
+    let cap = try positiveDuration(maxDuration, flag: "--max-duration")
+    let resync = try positiveDuration(resyncInterval, flag: "--resync-interval")
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: profiles, isDirectory: &isDirectory), isDirectory.boolValue
     else {
@@ -74,6 +78,9 @@ struct Run: AsyncParsableCommand {
         throw CLIError(message: "--http-address: \(error)", code: 2)
       }
     }
+    // One agent per state directory: a second one would revert the first one's faults.
+    let lock = try await exitOnError { try StateDirectoryLock.acquire(directory: stateDir) }
+    defer { withExtendedLifetime(lock) {} }
     let logger = makeLogger(default: .info)
     let kube = kubeOptions.configuration
     let podProfiles = ProfileFiles.loadDirectory(profiles).profiles.filter { $0.pods != nil }.map(\.name)
@@ -91,19 +98,11 @@ struct Run: AsyncParsableCommand {
     }
     let telemetry = try makeTelemetry(logger: logger)
     let metrics = AgentMetrics()
-    let windows = FaultWindows(
-      injector: Injector(
-        kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger),
-      tracer: telemetry.tracer, parent: telemetry.parent,
-      annotations: annotationOptions.writer, metrics: metrics,
-      logger: logger)
-    let configuration = SchedulerConfiguration(
-      profilesDirectory: profiles, maxDuration: cap, podAnnotationsDirectory: podAnnotationsDir,
-      annotatePods: annotatePods)
+    let configuration = AgentConfiguration(maxDuration: cap, resyncInterval: resync)
     guard let api, let node = kube.nodeName else {
+      let agent = buildAgent(configuration, pods: nil, telemetry: telemetry, metrics: metrics, logger: logger)
       try await Self.runGroup(
-        FaultScheduler(configuration: configuration, windows: windows, logger: logger), telemetry: telemetry,
-        endpoint: endpointAddress, metrics: metrics, logger: logger)
+        agent, telemetry: telemetry, endpoint: endpointAddress, metrics: metrics, logger: logger)
       return
     }
     let procRoot = kube.procRoot
@@ -111,21 +110,47 @@ struct Run: AsyncParsableCommand {
       try await KubeAPIClient.withClient(configuration: api, logger: logger) { client in
         let pods = KubePodSource(
           resolver: PodTargetResolver(client: client, nodeName: node, procRoot: procRoot), logger: logger)
+        let agent = buildAgent(
+          configuration, pods: pods, telemetry: telemetry, metrics: metrics, logger: logger)
         try await Self.runGroup(
-          FaultScheduler(configuration: configuration, windows: windows, pods: pods, logger: logger),
-          telemetry: telemetry, endpoint: endpointAddress, metrics: metrics, logger: logger)
+          agent, telemetry: telemetry, endpoint: endpointAddress, metrics: metrics, logger: logger)
       }
     } catch let error as KubeTargetsError {
       throw CLIError(message: error.description, code: error.isConfigurationError ? 2 : 1)
     }
   }
 
-  /// Runs the scheduler, the exporter and the HTTP endpoint as one service group until SIGTERM/SIGINT.
+  /// The agent as the flags describe it: the kernel, the journal, the spans, and the observers that
+  /// follow every window (the shared annotation file, per-pod files, Pod patches, metrics).
+  func buildAgent(
+    _ configuration: AgentConfiguration, pods: (any PodTargetSource)?, telemetry: Telemetry,
+    metrics: AgentMetrics, logger: Logger
+  ) -> AgentService {
+    var observers: [any WindowObserver] = [
+      AnnotationFileObserver(writer: annotationOptions.writer, logger: logger), metrics,
+    ]
+    if let podAnnotationsDir {
+      observers.append(
+        PodAnnotationFiles(
+          directory: podAnnotationsDir, compatKey: annotationOptions.annotationCompatKey, logger: logger))
+    }
+    if annotatePods, let pods { observers.append(PodObjectAnnotator(pods: pods, logger: logger)) }
+    let windows = FaultWindows(
+      injector: Injector(
+        kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger),
+      tracer: telemetry.tracer, parent: telemetry.parent, observers: observers, logger: logger)
+    return AgentService(
+      configuration: configuration, windows: windows,
+      profiles: ProfileDirectoryFeed(directory: profiles, logger: logger),
+      targets: AgentService.TargetSources(pods: pods), logger: logger)
+  }
+
+  /// Runs the agent, the exporter and the HTTP endpoint as one service group until SIGTERM/SIGINT.
   private static func runGroup(
-    _ scheduler: FaultScheduler, telemetry: Telemetry, endpoint endpointAddress: ListenAddress?,
+    _ agent: AgentService, telemetry: Telemetry, endpoint endpointAddress: ListenAddress?,
     metrics: AgentMetrics, logger: Logger
   ) async throws {
-    // Shut down in reverse order: the scheduler reverts (with spans) before the exporter flushes.
+    // Shut down in reverse order: the agent reverts (with spans) before the exporter flushes.
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
     if let exporter = telemetry.service { services.append(.init(service: exporter)) }
     if let endpointAddress {
@@ -133,7 +158,7 @@ struct Run: AsyncParsableCommand {
         configuration: HTTPEndpointConfiguration(address: endpointAddress), metrics: metrics, logger: logger)
       services.append(.init(service: endpoint, failureTerminationBehavior: .gracefullyShutdownGroup))
     }
-    services.append(.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup))
+    services.append(.init(service: agent, successTerminationBehavior: .gracefullyShutdownGroup))
     let group = ServiceGroup(
       configuration: ServiceGroupConfiguration(
         services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -142,5 +167,14 @@ struct Run: AsyncParsableCommand {
     } catch {
       throw CLIError(error)
     }
+  }
+
+  private func positiveDuration(_ text: String, flag: String) throws -> Duration {
+    let value: Duration
+    do { value = try parseGoDuration(text) } catch {
+      throw CLIError(message: "\(flag): invalid \"\(text)\": \(error.description)", code: 2)
+    }
+    if value <= .zero { throw CLIError(message: "\(flag) must be greater than 0", code: 2) }
+    return value
   }
 }

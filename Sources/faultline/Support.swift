@@ -23,6 +23,8 @@ struct CLIError: Error, CustomStringConvertible {
     case let error as CLIError: self = error
     case let error as KernelError: self.init(message: error.description, code: error.exitCode)
     case let error as FaultError: self.init(message: error.description, code: 2)
+    // The fault belongs to another faultline that is running: the same code as its lock.
+    case let error as InjectorError: self.init(message: error.description, code: 8)
     case let error as StateDirectoryLockError: self.init(message: error.description, code: error.exitCode)
     default: self.init(message: "\(error)", code: 1)
     }

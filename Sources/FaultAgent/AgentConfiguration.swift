@@ -1,0 +1,36 @@
+/// How `faultline run` runs its profiles.
+public struct AgentConfiguration: Sendable {
+  /// The longest a window may last (`--max-duration`, default 1h); also the length of a scheduled
+  /// window whose profile has no `duration`. An unscheduled profile without `duration` is held until
+  /// the agent stops.
+  public var maxDuration: Duration
+  /// How faultline runs (`chaos.experiment.mode`); nil (the default) derives it per profile:
+  /// `sidecar` for a profile on the agent's own namespace, `daemonset` for one reaching into others.
+  public var mode: AgentMode?
+  /// How often every open window's target is read back (`--resync-interval`, default 30s): a fault
+  /// someone removed is put back, one changed by someone else is reported as drift. Orphans in the
+  /// journal are swept at the same pace.
+  public var resyncInterval: Duration
+  /// Retries of a fault that should be on but failed to apply (or whose targets could not be found).
+  public var applyBackoff: Backoff
+  /// Retries of a revert that failed.
+  public var revertBackoff: Backoff
+  /// How many times each revert is tried at shutdown before its journal entry is left for the next
+  /// start (or the preStop hook's `faultline revert --all`).
+  public var shutdownRevertAttempts: Int
+
+  /// A configuration with the documented defaults.
+  public init(
+    maxDuration: Duration = .seconds(3600), mode: AgentMode? = nil, resyncInterval: Duration = .seconds(30),
+    applyBackoff: Backoff = Backoff(initial: .seconds(1), maximum: .seconds(60)),
+    revertBackoff: Backoff = Backoff(initial: .seconds(1), maximum: .seconds(30)),
+    shutdownRevertAttempts: Int = 3
+  ) {
+    self.maxDuration = maxDuration
+    self.mode = mode
+    self.resyncInterval = resyncInterval
+    self.applyBackoff = applyBackoff
+    self.revertBackoff = revertBackoff
+    self.shutdownRevertAttempts = shutdownRevertAttempts
+  }
+}
