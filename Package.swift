@@ -114,8 +114,22 @@ let package = Package(
       dependencies: ["FaultModel", "NetemKernel", "FaultAgent", "ChaosAnnotations", "FaultTelemetry"],
       path: "Benchmarks/Sources/faultline-bench"
     ),
+    // The agent's test doubles: an in-memory kernel, a manual clock, scripted profiles and pods.
+    .target(
+      name: "AgentTestSupport",
+      dependencies: ["FaultAgent", "FaultModel", "NetemKernel"]
+    ),
     .testTarget(name: "FaultModelTests", dependencies: ["FaultModel"]),
-    .testTarget(name: "FaultAgentTests", dependencies: ["FaultAgent", "FaultModel", "NetemKernel"]),
+    .testTarget(
+      name: "FaultAgentTests",
+      dependencies: [
+        "FaultAgent", "FaultModel", "NetemKernel", "AgentTestSupport",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+      ]),
     .testTarget(name: "NetemKernelTests", dependencies: ["NetemKernel", "FaultModel"]),
     .testTarget(
       name: "ChaosAnnotationsTests",

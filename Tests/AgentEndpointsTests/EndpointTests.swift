@@ -217,6 +217,17 @@ import Testing
     #expect(route(.GET, "/metrics?x=1#y").status == .ok)
   }
 
+  @Test func readyzSaysWhichFaultsArePending() {
+    let metrics = AgentMetrics()
+    metrics.markReady()
+    metrics.setPending(applies: ["web-latency on eth0: interface eth0 not found"], reverts: [])
+    let response = HTTPEndpoint.response(method: .GET, uri: "/readyz", metrics: metrics)
+    #expect(response.status == .serviceUnavailable)
+    #expect(response.body == "not ready\n- not applied: web-latency on eth0: interface eth0 not found\n")
+    metrics.setPending(applies: [], reverts: [])
+    #expect(HTTPEndpoint.response(method: .GET, uri: "/readyz", metrics: metrics).status == .ok)
+  }
+
   @Test func httpOneZeroKeepAliveIsAnsweredExplicitly() {
     let response = EndpointResponse(status: .ok, body: "ok\n")
     guard case .head(let head) = response.parts(version: .http1_0, keepAlive: true).first else {
