@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 import Glibc
 import Synchronization
@@ -17,17 +18,6 @@ private final class EventLog: Sendable {
   var ended: Bool { state.withLock { $0.ended } }
   func record() { state.withLock { $0.count += 1 } }
   func end() { state.withLock { $0.ended = true } }
-}
-
-/// Whether `condition` holds within `limit`, checked every 20 ms: a broken watcher fails the test
-/// instead of hanging it.
-private func eventually(within limit: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-  let deadline = ContinuousClock.now + limit
-  while ContinuousClock.now < deadline {
-    if condition() { return true }
-    try? await Task.sleep(for: .milliseconds(20))
-  }
-  return condition()
 }
 
 /// The event count once the watcher has been quiet for a moment, so that a later increase is caused
