@@ -1,3 +1,18 @@
+// Ingress shaping. A qdisc shapes only what leaves a device, so traffic coming into a pod is sent
+// through a device of faultline's own first:
+//
+//   peer ──► eth0 ingress hook (clsact/ingress qdisc, shared with whoever else uses it)
+//              │ filters by pref: foreign ones first, then faultline's pref 64023:
+//              │ matchall → mirred egress redirect (TC_ACT_STOLEN)
+//              ▼
+//            fl-XXXXXXXX (IFB, same namespace) egress: root qdisc, e.g. faultline's netem fa17:
+//              │ the IFB hands the packet back to eth0's receive path, marked to skip the ingress hook
+//              ▼
+//            the pod's stack
+//
+// Shaping itself is the ordinary root-qdisc path (`NetemKernel.apply` to the IFB); this file only
+// sets up, reads and removes the redirect.
+
 import CLinux
 import FaultModel
 import Glibc
