@@ -346,6 +346,7 @@ public struct FaultWindows: Sendable {
     case .namespaceNotFound: "namespace_not_found"
     case .namespaceChanged: "namespace_changed"
     case .netemUnavailable: "netem_unavailable"
+    case .moduleUnavailable: "module_unavailable"
     case .missingCapability: "missing_capability"
     case .foreignQdisc: "foreign_qdisc"
     case .verificationFailed: "verification_failed"

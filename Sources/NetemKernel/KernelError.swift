@@ -16,9 +16,11 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     case namespaceChanged
     /// The kernel has no `sch_netem`.
     case netemUnavailable
+    /// The kernel lacks another module an operation needs (`ifb`, `sch_ingress`, …).
+    case moduleUnavailable
     /// A capability is missing.
     case missingCapability
-    /// A root qdisc faultline did not create is in the way.
+    /// A root qdisc (or a filter at faultline's priority) faultline did not create is in the way.
     case foreignQdisc
     /// The kernel did not apply what was asked.
     case verificationFailed
@@ -87,6 +89,23 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
         + "load it with `modprobe sch_netem`; needs CONFIG_NET_SCH_NETEM")
   }
 
+  /// The kernel lacks `module` (the request naming its kind failed as unknown).
+  public static func moduleUnavailable(_ module: String, kernelMessage: String) -> KernelError {
+    KernelError(
+      .moduleUnavailable, errno: ENOENT,
+      "this kernel has no \(module) module (kernel said: \(kernelMessage.isEmpty ? "ENOENT" : kernelMessage)); "
+        + "load it with `modprobe \(module)` on the node (in a container, the host has to)")
+  }
+
+  /// A tc filter faultline did not create holds faultline's priority.
+  public static func foreignFilter(interface: String, priority: UInt16, kind: String) -> KernelError {
+    KernelError(
+      .foreignQdisc,
+      "the ingress of \(interface) already has a \(kind) filter at pref \(priority), faultline's reserved "
+        + "priority, that faultline did not create; refusing to touch it. `tc filter show dev \(interface) "
+        + "ingress` shows it")
+  }
+
   /// Capabilities are missing for an operation.
   public static func missingCapabilities(_ names: [String], operation: String) -> KernelError {
     KernelError(
@@ -151,13 +170,13 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     return KernelError(.system, errno: errno, "\(operation) failed: \(detail)")
   }
 
-  /// A process exit code for this failure: 3 capability, 4 not found (or changed), 5 no netem, 6 foreign qdisc,
-  /// 7 verification, 1 otherwise.
+  /// A process exit code for this failure: 3 capability, 4 not found (or changed), 5 no netem or another
+  /// module, 6 foreign qdisc or filter, 7 verification, 1 otherwise.
   public var exitCode: Int32 {
     switch kind {
     case .missingCapability: 3
     case .interfaceNotFound, .namespaceNotFound, .namespaceChanged: 4
-    case .netemUnavailable: 5
+    case .netemUnavailable, .moduleUnavailable: 5
     case .foreignQdisc: 6
     case .verificationFailed: 7
     case .distribution, .system: 1

@@ -94,8 +94,8 @@ public struct NetemKernel: Sendable {
   /// faultline's reserved qdisc handle, `fa17:`.
   public static let handle: UInt32 = 0xFA17_0000
 
-  private let logger: Logger
-  private let procRoot: String
+  let logger: Logger
+  let procRoot: String
 
   /// A kernel interface that logs to `logger` and resolves `--pid` under `procRoot`.
   public init(logger: Logger = Logger(label: "faultline.kernel"), procRoot: String = "/proc") {
@@ -294,13 +294,13 @@ public struct NetemKernel: Sendable {
   }
 
   /// Throws ``KernelError/Kind/namespaceChanged`` when the namespace entered is not the expected one.
-  private static func check(_ identity: NamespaceIdentity, expectedInode: UInt64?) throws(KernelError) {
+  static func check(_ identity: NamespaceIdentity, expectedInode: UInt64?) throws(KernelError) {
     if let expectedInode, expectedInode != identity.inode {
       throw KernelError.namespaceChanged(path: identity.path, expected: expectedInode, found: identity.inode)
     }
   }
 
-  private static func interfaceIndex(
+  static func interfaceIndex(
     _ socket: NetlinkSocket, _ target: FaultTarget, _ identity: NamespaceIdentity
   )
     throws(KernelError) -> Int32
