@@ -129,6 +129,11 @@ struct TrafficAddressTests {
     #expect(
       prefixError("010.1.1.1") == "010.1.1.1: leading zero in \"010\" (some tools read it as octal); write 10"
     )
+    #expect(
+      prefixError("0000.1.1.1")
+        == "0000.1.1.1: leading zero in \"0000\" (some tools read it as octal); write 0")
+    #expect(
+      prefixError("1000.1.1.1") == "1000.1.1.1: 1000 is more than 255; each part of an IPv4 address is 0-255")
     #expect(prefixError("1::2::3") == "1::2::3: '::' may appear only once; write the other zero groups as 0")
     #expect(prefixError("fd00:::1") == "fd00:::1: ':::' is not allowed; '::' stands for zero groups")
     #expect(

@@ -138,17 +138,16 @@ private func parseIPv4(_ text: Substring, whole: String) throws(UnitParseError) 
   var bytes: [UInt8] = []
   for part in parts {
     guard !part.isEmpty else { throw UnitParseError("\(whole): empty part between dots; e.g. 10.1.2.3") }
-    guard part.count <= 3, let value = Int(part) else {
-      throw UnitParseError("\(whole): \(part) is more than 255; each part of an IPv4 address is 0-255")
-    }
-    guard value <= 255 else {
-      throw UnitParseError("\(whole): \(part) is more than 255; each part of an IPv4 address is 0-255")
-    }
     guard part.count == 1 || part.first != "0" else {
+      let digits = part.drop { $0 == "0" }
       throw UnitParseError(
-        "\(whole): leading zero in \"\(part)\" (some tools read it as octal); write \(value)")
+        "\(whole): leading zero in \"\(part)\" (some tools read it as octal); write \(digits.isEmpty ? "0" : digits)"
+      )
     }
-    bytes.append(UInt8(value))
+    guard part.count <= 3, let value = UInt8(part) else {
+      throw UnitParseError("\(whole): \(part) is more than 255; each part of an IPv4 address is 0-255")
+    }
+    bytes.append(value)
   }
   return bytes
 }
