@@ -43,6 +43,8 @@ public struct Experiment: Sendable, Hashable {
   public var pod: PodTarget?
   /// What.
   public var fault: NetemFault
+  /// Which traffic of the interface the fault applies to; nil: all egress of the interface.
+  public var traffic: TrafficSelector?
   /// How long (nil: until stopped).
   public var duration: Duration?
   /// How faultline runs.
@@ -55,8 +57,8 @@ public struct Experiment: Sendable, Hashable {
   /// An experiment; `id` defaults to a fresh random id.
   public init(
     id: String = Experiment.newID(), name: String, target: FaultTarget, namespaceInode: UInt64? = nil,
-    pod: PodTarget? = nil, fault: NetemFault, duration: Duration? = nil, mode: AgentMode = .cli,
-    profile: String? = nil, schedule: String? = nil
+    pod: PodTarget? = nil, fault: NetemFault, traffic: TrafficSelector? = nil, duration: Duration? = nil,
+    mode: AgentMode = .cli, profile: String? = nil, schedule: String? = nil
   ) {
     self.id = id
     self.name = name
@@ -64,6 +66,7 @@ public struct Experiment: Sendable, Hashable {
     self.namespaceInode = namespaceInode
     self.pod = pod
     self.fault = fault
+    self.traffic = traffic
     self.duration = duration
     self.mode = mode
     self.profile = profile

@@ -15,11 +15,17 @@ struct Inject: AsyncParsableCommand {
       D is a duration with a unit (500ms, 1.5s, 1m30s). P is a percentage (25% or 25, 0-100). RATE is as \
       in tc: 1mbit, 100kbit, 20000 (bit/s), 1mbps (bytes/s).
 
+      Without --to, --port, --protocol or --direction the fault applies to all egress of the interface. \
+      With them it applies to the traffic they select; --exclude and --exclude-port spare traffic that \
+      would otherwise be selected.
+
       Example: faultline inject --interface eth0 --delay 100ms --jitter 10ms --correlation 25% --loss 5% --duration 30s
+      Example: faultline inject --delay 200ms --to 10.0.0.0/8 --to db.internal:5432 --protocol tcp --exclude 10.96.0.10 --dry-run
       """)
 
   @Option(name: .long, help: "The interface.") var interface: String = "eth0"
   @OptionGroup var namespace: NamespaceOptions
+  @OptionGroup(title: "Traffic selection") var trafficOptions: TrafficOptions
 
   @Option(help: ArgumentHelp("Added delay.", valueName: "D")) var delay: String?
   @Option(help: ArgumentHelp("Random variation of the delay (needs --delay).", valueName: "D")) var jitter:
@@ -100,6 +106,7 @@ struct Inject: AsyncParsableCommand {
 
   mutating func run() async throws {
     let fault = try fault()
+    let traffic = try trafficOptions.selector()
     var holdFor: Duration?
     if let duration {
       do { holdFor = try parseGoDuration(duration) } catch {
@@ -109,11 +116,19 @@ struct Inject: AsyncParsableCommand {
     }
     let target = FaultTarget(interface: interface, namespace: namespace.namespace)
     let experiment = Experiment(
-      name: name ?? "cli-\(interface)", target: target, fault: fault, duration: holdFor, mode: .cli)
+      name: name ?? "cli-\(interface)", target: target, fault: fault, traffic: traffic, duration: holdFor,
+      mode: .cli)
 
     if dryRun {
       printDryRun(experiment)
       return
+    }
+    // The kernel side (filters, IFB) is not wired yet: applying now would fault all egress of the
+    // interface instead of the selected traffic.
+    if traffic != nil {
+      throw CLIError(
+        message: "traffic selection (--to, --port, --protocol, --direction, --exclude) is not applied to the "
+          + "kernel yet; use --dry-run to check it, or leave these flags out to fault all egress", code: 2)
     }
     let logger = makeLogger()
     let telemetry = try makeTelemetry(logger: logger)
@@ -198,6 +213,7 @@ struct Inject: AsyncParsableCommand {
       print("dry run: nothing will be changed")
       print("target:  \(experiment.target.interface) in netns \(experiment.target.namespace)")
       print("fault:   \(experiment.fault.summary)")
+      print("traffic: \(trafficSummary(experiment.traffic))")
       print(
         "request: RTM_NEWQDISC (NLM_F_CREATE|NLM_F_REPLACE) parent root handle fa17: kind netem, "
           + "TCA_OPTIONS \(options.count) bytes")
@@ -206,6 +222,7 @@ struct Inject: AsyncParsableCommand {
       printJSON([
         "dry_run": true, "interface": experiment.target.interface, "netns": "\(experiment.target.namespace)",
         "fault": jsonObject(experiment.fault.plainFields), "tc": tc, "options_bytes": options.count,
+        "traffic": trafficSummary(experiment.traffic),
       ])
     }
   }
@@ -239,6 +256,11 @@ struct Inject: AsyncParsableCommand {
       ])
     }
   }
+}
+
+/// The selection's summary, or what a fault without one applies to.
+func trafficSummary(_ traffic: TrafficSelector?) -> String {
+  traffic?.summary ?? "all egress of the interface"
 }
 
 func netnsPrefix(_ namespace: NetworkNamespaceRef) -> String {

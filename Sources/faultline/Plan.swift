@@ -18,7 +18,7 @@ struct Plan: AsyncParsableCommand {
       reported on stderr.
 
       JSON output (--output json) is one array of objects: profile, pod (namespace/name), uid, netns, \
-      netnsInode, interface, fault.
+      netnsInode, interface, fault, traffic (the selection's summary).
 
       Example: faultline plan --profiles /etc/faultline/profiles --node-name "$NODE_NAME" --output json
       """)
@@ -127,7 +127,7 @@ private struct PlanEntry {
   var json: [String: Any] {
     var object: [String: Any] = [
       "profile": profile.name, "netns": netns, "interface": profile.target.interface,
-      "fault": jsonObject(profile.fault.plainFields),
+      "fault": jsonObject(profile.fault.plainFields), "traffic": trafficSummary(profile.traffic),
     ]
     if let netnsInode { object["netnsInode"] = NSNumber(value: netnsInode) }
     if let pod {
@@ -144,6 +144,7 @@ private struct PlanEntry {
     if let netnsInode { place += " (net:[\(netnsInode)])" }
     parts.append(place)
     parts.append(profile.fault.summary)
+    if let traffic = profile.traffic { parts.append(traffic.summary) }
     return parts.joined(separator: "  ")
   }
 }

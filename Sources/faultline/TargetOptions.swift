@@ -75,3 +75,55 @@ struct KubeOptions: ParsableArguments {
     KubeTargetsConfiguration(kubeAPI: kubeAPI, nodeName: nodeName, procRoot: procRoot)
   }
 }
+
+/// `--to`, `--direction`, `--port`, `--protocol`, `--exclude`, `--exclude-port`: which traffic of the
+/// interface the fault applies to (FaultModel's `TrafficSelector(flags:)` parses and checks them).
+struct TrafficOptions: ParsableArguments {
+  @Option(
+    name: .customLong("to"),
+    help: ArgumentHelp(
+      "Fault only traffic with this peer: a CIDR, an address, or a host name with optional ports "
+        + "(re-resolved while the fault holds). Repeatable.",
+      valueName: "CIDR|ADDRESS|HOST[:PORT]"))
+  var peers: [String] = []
+
+  @Option(
+    help: ArgumentHelp(
+      "egress (to the peers, default), ingress (from the peers) or both.", valueName: "egress|ingress|both"))
+  var direction: String?
+
+  @Option(
+    name: .customLong("port"),
+    help: ArgumentHelp(
+      "Fault only this peer port or range (TCP and UDP unless --protocol). Repeatable.",
+      valueName: "P|LOW-HIGH"))
+  var ports: [String] = []
+
+  @Option(
+    name: .customLong("protocol"),
+    help: ArgumentHelp(
+      "Fault only this protocol (icmp means ICMPv6 for IPv6 peers).", valueName: "tcp|udp|icmp|any"))
+  var transport: String?
+
+  @Option(
+    name: .customLong("exclude"),
+    help: ArgumentHelp("Never fault traffic with this CIDR or address. Repeatable.", valueName: "CIDR"))
+  var excludedPeers: [String] = []
+
+  @Option(
+    name: .customLong("exclude-port"),
+    help: ArgumentHelp("Never fault this peer port or range. Repeatable.", valueName: "P|LOW-HIGH"))
+  var excludedPorts: [String] = []
+
+  /// The selection, or nil when no traffic flag is given; a bad flag is a `CLIError` with exit code 2.
+  func selector() throws -> TrafficSelector? {
+    let flags = TrafficFlags(
+      to: peers, direction: direction, ports: ports, transport: transport, exclude: excludedPeers,
+      excludePorts: excludedPorts)
+    do {
+      return try TrafficSelector(flags: flags)
+    } catch {
+      throw CLIError(message: error.description, code: 2)
+    }
+  }
+}

@@ -204,20 +204,16 @@ struct ProfileChaosMeshTests {
             mode: all
             selector: {namespaces: [other]}
           externalTargets: [example.com]
+          remoteCluster: other
           """))
         == [
           "p.yaml:6:11: spec.action: action partition is not supported: it blocks traffic between pods with "
             + "iptables, which netem cannot do (loss: \"100\" drops all egress instead)",
           "p.yaml:7:9: spec.mode: mode random-max-percent is not supported: use fixed-percent (faultline picks an "
             + "exact share)",
-          "p.yaml:9:14: spec.direction: direction both is not supported: faultline shapes the egress of the "
-            + "selected pods only (direction: to)",
           "p.yaml:12:5: spec.selector.pods: not supported: faultline selects pods by namespaces and labelSelectors "
             + "only; remove pods",
-          "p.yaml:13:3: spec.target: not supported: faultline applies netem to all egress traffic of the selected "
-            + "pods and cannot limit it to traffic towards target pods; remove target",
-          "p.yaml:16:3: spec.externalTargets: not supported: faultline applies netem to all egress traffic of the "
-            + "selected pods and cannot limit it to external targets; remove externalTargets",
+          "p.yaml:17:3: spec.remoteCluster: not supported: faultline injects in the cluster it runs in; remove it",
         ])
   }
 

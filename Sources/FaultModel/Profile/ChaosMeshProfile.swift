@@ -181,8 +181,8 @@ enum ChaosMeshProfileParser {
         column: result.targetMark?.column ?? reader.start.column))
     return Profile(
       name: name, description: "", schedule: schedule, duration: result.duration, timeZone: timeZone,
-      target: FaultTarget(interface: result.interface, namespace: .current), pods: result.pods, fault: fault,
-      source: source)
+      target: FaultTarget(interface: result.interface, namespace: .current), pods: result.pods,
+      traffic: result.traffic, fault: fault, source: source)
   }
 
   /// What a `NetworkChaosSpec` says.
@@ -191,6 +191,7 @@ enum ChaosMeshProfileParser {
     var fault: NetemFault?
     var interface = "eth0"
     var pods: PodSelector?
+    var traffic: TrafficSelector?
     var targetMark: Mark?
     var duration: Duration?
     /// False when `duration` is present but invalid (already reported).
@@ -206,35 +207,10 @@ enum ChaosMeshProfileParser {
     guard let spec = reader.mapping(node, path: path, known: known) else { return nil }
     var result = SpecResult(path: path)
 
-    // What faultline cannot do.
-    let unsupported: [(String, String)] = [
-      (
-        "target",
-        "not supported: faultline applies netem to all egress traffic of the selected pods and cannot limit "
-          + "it to traffic towards target pods; remove target"
-      ),
-      (
-        "externalTargets",
-        "not supported: faultline applies netem to all egress traffic of the selected pods and cannot limit "
-          + "it to external targets; remove externalTargets"
-      ),
-      ("targetDevice", "not supported: it only applies together with target; remove it"),
-      ("remoteCluster", "not supported: faultline injects in the cluster it runs in; remove it"),
-    ]
-    for (field, message) in unsupported where spec.isSet(field) {
-      reader.report(spec.key(field), spec.path(field), message)
-    }
-    if let node = spec["direction"], let text = reader.text(node, path: spec.path("direction")) {
-      switch text {
-      case "to": break
-      case "from", "both":
-        reader.report(
-          node, spec.path("direction"),
-          "direction \(text) is not supported: faultline shapes the egress of the selected pods only "
-            + "(direction: to)")
-      default:
-        reader.report(node, spec.path("direction"), "invalid direction \"\(text)\": use to")
-      }
+    if spec.isSet("remoteCluster") {
+      reader.report(
+        spec.key("remoteCluster"), spec.path("remoteCluster"),
+        "not supported: faultline injects in the cluster it runs in; remove it")
     }
 
     if let node = spec["device"], let name = reader.interfaceName(node, path: spec.path("device")) {
@@ -257,13 +233,19 @@ enum ChaosMeshProfileParser {
     }
 
     result.targetMark = spec.key("selector")?.mark ?? node.mark
-    result.pods = parseSelector(spec, objectNamespace: objectNamespace, specNode: node, reader: &reader)
+    result.pods = parseSelector(
+      spec, objectNamespace: objectNamespace, specNode: node,
+      purpose: "the pods to inject into (namespaces, labelSelectors)", reader: &reader)
+    result.traffic = parseTraffic(
+      spec, specNode: node, objectNamespace: objectNamespace, interface: result.interface, reader: &reader)
     result.fault = parseAction(spec, specNode: node, reader: &reader)
     return result
   }
 
-  private static func parseSelector(
-    _ spec: Fields, objectNamespace: String, specNode: Node, reader: inout DocumentReader
+  /// The pods `spec` selects with `selector`, `mode` and `value` (a `PodSelectorSpec`: the spec itself or
+  /// its `target`); `purpose` says what a missing selector is for.
+  static func parseSelector(
+    _ spec: Fields, objectNamespace: String, specNode: Node, purpose: String, reader: inout DocumentReader
   ) -> PodSelector? {
     var namespaces: [String] = []
     var labels: [String: String] = [:]
@@ -289,8 +271,7 @@ enum ChaosMeshProfileParser {
         }
       }
     } else {
-      reader.report(
-        specNode, spec.path("selector"), "required: the pods to inject into (namespaces, labelSelectors)")
+      reader.report(specNode, spec.path("selector"), "required: \(purpose)")
     }
     if namespaces.isEmpty { namespaces = [objectNamespace] }
 

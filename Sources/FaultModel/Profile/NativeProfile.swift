@@ -11,7 +11,9 @@ import Yams
 /// netem: {delay: 500ms, jitter: 100ms}
 /// ```
 enum NativeProfileParser {
-  static let topFields = ["name", "description", "schedule", "duration", "timezone", "target", "netem"]
+  static let topFields = [
+    "name", "description", "schedule", "duration", "timezone", "target", "traffic", "netem",
+  ]
   static let targetFields = ["interface", "netns", "pid", "pods"]
   static let podFields = ["namespace", "namespaces", "labels", "mode"]
   /// Netem fields whose comma-separated value may also be written as a YAML list.
@@ -60,6 +62,11 @@ enum NativeProfileParser {
       (target, pods) = parseTarget(node, reader: &reader)
     }
 
+    var traffic: TrafficSelector?
+    if let node = fields["traffic"], let key = fields.key("traffic") {
+      traffic = parseTraffic(node, key: key, reader: &reader)
+    }
+
     var fault: NetemFault?
     if let node = fields["netem"], let key = fields.key("netem") {
       fault = parseNetem(node, key: key, reader: &reader)
@@ -76,7 +83,7 @@ enum NativeProfileParser {
       targetLocation: targetLocation)
     return Profile(
       name: name, description: description, schedule: schedule, duration: duration, timeZone: timeZone,
-      target: target, pods: pods, fault: fault, source: source)
+      target: target, pods: pods, traffic: traffic, fault: fault, source: source)
   }
 
   private static func parseTarget(_ node: Node, reader: inout DocumentReader) -> (FaultTarget, PodSelector?) {
@@ -108,13 +115,13 @@ enum NativeProfileParser {
           fields.key("pods"), "target.pods",
           "a profile either selects pods or names a network namespace (netns, pid), not both")
       }
-      pods = parsePods(node, reader: &reader)
+      pods = parsePods(node, path: "target.pods", reader: &reader)
     }
     return (target, pods)
   }
 
-  private static func parsePods(_ node: Node, reader: inout DocumentReader) -> PodSelector? {
-    let path = "target.pods"
+  /// A pod selector (`namespace`/`namespaces`, `labels`, `mode`) written at `path`.
+  static func parsePods(_ node: Node, path: String, reader: inout DocumentReader) -> PodSelector? {
     guard let fields = reader.mapping(node, path: path, known: podFields) else { return nil }
     var namespaces: [String] = []
     if let node = fields["namespace"] {

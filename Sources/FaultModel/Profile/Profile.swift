@@ -21,6 +21,8 @@ public struct Profile: Sendable, Hashable {
   public var target: FaultTarget
   /// The pods to inject into, when the profile selects pods rather than a namespace path.
   public var pods: PodSelector?
+  /// Which traffic of the interface the fault applies to; `nil` faults all egress of the interface.
+  public var traffic: TrafficSelector?
   /// The fault, already checked with ``NetemFault/validated()``.
   public var fault: NetemFault
   /// Where the profile was read from.
@@ -30,7 +32,7 @@ public struct Profile: Sendable, Hashable {
   public init(
     name: String, description: String = "", schedule: Schedule? = nil, duration: Duration? = nil,
     timeZone: TimeZone = TimeZone(identifier: "UTC")!, target: FaultTarget = FaultTarget(),
-    pods: PodSelector? = nil, fault: NetemFault, source: ProfileSource
+    pods: PodSelector? = nil, traffic: TrafficSelector? = nil, fault: NetemFault, source: ProfileSource
   ) {
     self.name = name
     self.description = description
@@ -39,6 +41,7 @@ public struct Profile: Sendable, Hashable {
     self.timeZone = timeZone
     self.target = target
     self.pods = pods
+    self.traffic = traffic
     self.fault = fault
     self.source = source
   }
