@@ -16,6 +16,10 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     case namespaceChanged
     /// The kernel has no `sch_netem`.
     case netemUnavailable
+    /// The kernel lacks another module faultline needs (`sch_prio`, `cls_flower`).
+    case moduleUnavailable
+    /// A traffic shape (targeted fault) that cannot be applied as written.
+    case invalidShape
     /// A capability is missing.
     case missingCapability
     /// A root qdisc faultline did not create is in the way.
@@ -87,6 +91,27 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
         + "load it with `modprobe sch_netem`; needs CONFIG_NET_SCH_NETEM")
   }
 
+  /// The kernel has no `module` (a qdisc or classifier kind it reported unknown).
+  public static func moduleUnavailable(module: String, kernelMessage: String) -> KernelError {
+    KernelError(
+      .moduleUnavailable, errno: ENOENT,
+      "this kernel has no \(module) (kernel said: \(kernelMessage.isEmpty ? "ENOENT" : kernelMessage)); "
+        + "load it with `modprobe \(module)`; needs CONFIG_\(configName(module))")
+  }
+
+  /// A traffic shape that cannot be applied as written; `why` says what to change.
+  public static func invalidShape(_ why: String) -> KernelError {
+    KernelError(.invalidShape, errno: EINVAL, "invalid targeted fault: \(why)")
+  }
+
+  /// `sch_prio` → `NET_SCH_PRIO`, `cls_flower` → `NET_CLS_FLOWER`.
+  private static func configName(_ module: String) -> String {
+    let upper = module.uppercased()
+    if upper.hasPrefix("SCH_") { return "NET_SCH_" + upper.dropFirst(4) }
+    if upper.hasPrefix("CLS_") { return "NET_CLS_" + upper.dropFirst(4) }
+    return upper
+  }
+
   /// Capabilities are missing for an operation.
   public static func missingCapabilities(_ names: [String], operation: String) -> KernelError {
     KernelError(
@@ -151,13 +176,14 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     return KernelError(.system, errno: errno, "\(operation) failed: \(detail)")
   }
 
-  /// A process exit code for this failure: 3 capability, 4 not found (or changed), 5 no netem, 6 foreign qdisc,
-  /// 7 verification, 1 otherwise.
+  /// A process exit code for this failure: 2 invalid shape (a usage error), 3 capability, 4 not found (or
+  /// changed), 5 no netem (or another module), 6 foreign qdisc, 7 verification, 1 otherwise.
   public var exitCode: Int32 {
     switch kind {
     case .missingCapability: 3
     case .interfaceNotFound, .namespaceNotFound, .namespaceChanged: 4
-    case .netemUnavailable: 5
+    case .netemUnavailable, .moduleUnavailable: 5
+    case .invalidShape: 2
     case .foreignQdisc: 6
     case .verificationFailed: 7
     case .distribution, .system: 1
