@@ -347,6 +347,7 @@ public struct FaultWindows: Sendable {
     case .namespaceChanged: "namespace_changed"
     case .netemUnavailable: "netem_unavailable"
     case .moduleUnavailable: "module_unavailable"
+    case .invalidShape: "invalid_shape"
     case .missingCapability: "missing_capability"
     case .foreignQdisc: "foreign_qdisc"
     case .verificationFailed: "verification_failed"

@@ -16,8 +16,10 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     case namespaceChanged
     /// The kernel has no `sch_netem`.
     case netemUnavailable
-    /// The kernel lacks another module an operation needs (`ifb`, `sch_ingress`, …).
+    /// The kernel lacks another module an operation needs (`ifb`, `sch_ingress`, `sch_prio`, `cls_flower`, …).
     case moduleUnavailable
+    /// A traffic shape (targeted fault) that cannot be applied as written.
+    case invalidShape
     /// A capability is missing.
     case missingCapability
     /// A root qdisc (or a filter at faultline's priority) faultline did not create is in the way.
@@ -94,7 +96,8 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     KernelError(
       .moduleUnavailable, errno: ENOENT,
       "this kernel has no \(module) module (kernel said: \(kernelMessage.isEmpty ? "ENOENT" : kernelMessage)); "
-        + "load it with `modprobe \(module)` on the node (in a container, the host has to)")
+        + "load it with `modprobe \(module)` on the node (in a container, the host has to); needs "
+        + "CONFIG_\(configName(module))")
   }
 
   /// A tc filter faultline did not create holds faultline's priority.
@@ -104,6 +107,21 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
       "the ingress of \(interface) already has a \(kind) filter at pref \(priority), faultline's reserved "
         + "priority, that faultline did not create; refusing to touch it. `tc filter show dev \(interface) "
         + "ingress` shows it")
+  }
+
+  /// A traffic shape that cannot be applied as written; `why` says what to change.
+  public static func invalidShape(_ why: String) -> KernelError {
+    KernelError(.invalidShape, errno: EINVAL, "invalid targeted fault: \(why)")
+  }
+
+  /// `sch_prio` → `NET_SCH_PRIO`, `cls_flower` → `NET_CLS_FLOWER`, `act_mirred` → `NET_ACT_MIRRED`,
+  /// `ifb` → `IFB`.
+  private static func configName(_ module: String) -> String {
+    let upper = module.uppercased()
+    for (prefix, config) in [("SCH_", "NET_SCH_"), ("CLS_", "NET_CLS_"), ("ACT_", "NET_ACT_")] where upper.hasPrefix(prefix) {
+      return config + upper.dropFirst(prefix.count)
+    }
+    return upper
   }
 
   /// Capabilities are missing for an operation.
@@ -170,13 +188,14 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     return KernelError(.system, errno: errno, "\(operation) failed: \(detail)")
   }
 
-  /// A process exit code for this failure: 3 capability, 4 not found (or changed), 5 no netem or another
-  /// module, 6 foreign qdisc or filter, 7 verification, 1 otherwise.
+  /// A process exit code for this failure: 2 invalid shape (a usage error), 3 capability, 4 not found (or
+  /// changed), 5 no netem or another module, 6 foreign qdisc or filter, 7 verification, 1 otherwise.
   public var exitCode: Int32 {
     switch kind {
     case .missingCapability: 3
     case .interfaceNotFound, .namespaceNotFound, .namespaceChanged: 4
     case .netemUnavailable, .moduleUnavailable: 5
+    case .invalidShape: 2
     case .foreignQdisc: 6
     case .verificationFailed: 7
     case .distribution, .system: 1

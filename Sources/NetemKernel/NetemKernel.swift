@@ -68,13 +68,16 @@ public struct InterfaceStatus: Sendable {
   public var ifindex: Int32
   /// Its root qdisc.
   public var root: QdiscSnapshot?
-  /// The netem parameters when the root is netem.
+  /// The netem parameters when the root is netem, or faultline's targeted-fault tree (its netem child).
   public var netem: NetemParameters?
+  /// The shape of faultline's targeted-fault tree when the root is one.
+  public var shape: TrafficShape?
 }
 
 /// What a target's root qdisc is now (``NetemKernel/inspect(_:expectedInode:)``).
 public enum TargetInspection: Sendable, Hashable {
-  /// faultline's `fa17:` netem is the root; its parameters as the kernel reports them.
+  /// faultline's `fa17:` netem is the root, or its targeted-fault tree (prio `fa17:`); the netem's
+  /// parameters as the kernel reports them (all zero when the tree lost its netem).
   case faultline(NetemParameters)
   /// Another root qdisc that is not the kernel's default (someone replaced or removed ours).
   case foreign(QdiscSnapshot)
@@ -132,24 +135,18 @@ public struct NetemKernel: Sendable {
       let socket = try NetlinkSocket()
       let ifindex = try Self.interfaceIndex(socket, target, identity)
       let previous = try socket.rootQdisc(ifindex: ifindex, interface: target.interface)
-      var replacing: QdiscSnapshot?
-      if let previous, !previous.isKernelDefault, !previous.isFaultline {
-        guard force else {
-          throw KernelError.foreignQdisc(
-            interface: target.interface, kind: previous.kind, handle: previous.handle)
-        }
-        let classes = try socket.userChildren(ifindex: ifindex, interface: target.interface, under: previous)
-        if classes > 0 {
-          throw KernelError.foreignClassful(
-            interface: target.interface, kind: previous.kind, classes: classes)
-        }
-        replacing = previous
-      }
+      let replacing = try Self.foreignRootToReplace(
+        socket, ifindex: ifindex, target: target, previous, force: force)
+      let before = try Self.treeBefore(socket, ifindex: ifindex, interface: target.interface, previous)
       let plan = ApplyPlan(
         target: target, namespace: identity, ifindex: ifindex, previous: previous, replacing: replacing,
         parameters: requested)
       try prepare(plan)
       do {
+        if let previous, previous.isShapedRoot {
+          // A targeted fault's prio root cannot become netem in place: the tree goes first.
+          try socket.deleteRoot(ifindex: ifindex, interface: target.interface, handle: Self.handle)
+        }
         try socket.replaceRoot(
           ifindex: ifindex, interface: target.interface, kind: "netem", handle: Self.handle,
           options: requested.encodedOptions())
@@ -157,13 +154,22 @@ public struct NetemKernel: Sendable {
         where error.errno == ENOENT
         && (socket.kernelMessage.isEmpty || socket.kernelMessage.contains("qdisc kind is unknown"))
       {
+        if before.root?.isShapedRoot == true {
+          Self.restore(socket, ifindex: ifindex, interface: target.interface, to: before, logger: logger)
+        }
         throw KernelError.netemUnavailable(kernelMessage: socket.kernelMessage)
+      } catch {
+        // Only a tree deleted above needs putting back: a failed replace leaves the root as it was.
+        if before.root?.isShapedRoot == true {
+          Self.restore(socket, ifindex: ifindex, interface: target.interface, to: before, logger: logger)
+        }
+        throw error
       }
       let after: QdiscSnapshot?
       let applied: NetemParameters
       do {
         after = try socket.rootQdisc(ifindex: ifindex, interface: target.interface)
-        guard let after, after.isFaultline else {
+        guard let after, after.isFaultline, after.kind == "netem" else {
           throw KernelError.verificationFailed(
             interface: target.interface,
             mismatches: ["root qdisc is \(after?.summary ?? "missing") after the change"])
@@ -174,7 +180,7 @@ public struct NetemKernel: Sendable {
           throw KernelError.verificationFailed(interface: target.interface, mismatches: mismatches)
         }
       } catch {
-        Self.rollback(socket, ifindex: ifindex, interface: target.interface, to: previous, logger: logger)
+        Self.restore(socket, ifindex: ifindex, interface: target.interface, to: before, logger: logger)
         throw error
       }
       logger.debug(
@@ -249,7 +255,8 @@ public struct NetemKernel: Sendable {
         !root.isKernelDefault
       else { return .none }
       guard root.isFaultline else { return .foreign(root) }
-      return .faultline(try NetemParameters(decodingOptions: root.options))
+      guard root.isShapedRoot else { return .faultline(try NetemParameters(decodingOptions: root.options)) }
+      return .faultline(try Self.shapedNetem(socket, ifindex: ifindex, interface: target.interface))
     }
   }
 
@@ -274,10 +281,17 @@ public struct NetemKernel: Sendable {
       let socket = try NetlinkSocket()
       let statuses = try socket.interfaces().map { link throws(KernelError) in
         let root = try socket.rootQdisc(ifindex: link.index, interface: link.name)
-        let netem = try root.flatMap { root throws(KernelError) in
+        var netem = try root.flatMap { root throws(KernelError) in
           root.kind == "netem" ? try NetemParameters(decodingOptions: root.options) : nil
         }
-        return InterfaceStatus(interface: link.name, ifindex: link.index, root: root, netem: netem)
+        var shape: TrafficShape?
+        if let root, root.isShapedRoot {
+          netem = try Self.shapedNetem(socket, ifindex: link.index, interface: link.name)
+          shape = ShapedTree.shape(
+            of: try socket.filters(ifindex: link.index, interface: link.name).compactMap(\.flower))
+        }
+        return InterfaceStatus(
+          interface: link.name, ifindex: link.index, root: root, netem: netem, shape: shape)
       }
       return (identity, statuses)
     }
@@ -312,20 +326,4 @@ public struct NetemKernel: Sendable {
       available: available)
   }
 
-  /// Puts the root qdisc back as it was before a failed apply; logs (does not throw) on failure.
-  private static func rollback(
-    _ socket: NetlinkSocket, ifindex: Int32, interface: String, to previous: QdiscSnapshot?, logger: Logger
-  ) {
-    do {
-      if let previous, !previous.isKernelDefault {
-        try socket.replaceRoot(
-          ifindex: ifindex, interface: interface, kind: previous.kind, handle: previous.handle,
-          options: previous.options)
-      } else {
-        try socket.deleteRoot(ifindex: ifindex, interface: interface, handle: handle)
-      }
-    } catch {
-      logger.error("rollback failed", metadata: ["interface": "\(interface)", "error": "\(error)"])
-    }
-  }
 }

@@ -23,8 +23,12 @@ public struct QdiscSnapshot: Sendable, Hashable, Codable {
   /// Whether this is one of the kernel's defaults (handle `0:`, e.g. `noqueue`, `pfifo_fast`, `mq`).
   public var isKernelDefault: Bool { handle >> 16 == 0 }
 
-  /// Whether faultline created it (its reserved handle and kind netem).
-  public var isFaultline: Bool { handle == NetemKernel.handle && kind == "netem" }
+  /// Whether faultline created it: its reserved handle, and kind netem (a plain fault) or prio (the
+  /// root of a targeted fault's tree, see ``NetemKernel/applyShaped(_:shape:to:expectedInode:force:prepare:)``).
+  public var isFaultline: Bool { handle == NetemKernel.handle && (kind == "netem" || kind == "prio") }
+
+  /// Whether this is the root of faultline's targeted-fault tree (prio `fa17:`).
+  public var isShapedRoot: Bool { handle == NetemKernel.handle && kind == "prio" }
 
   /// `tbf 8001:`.
   public var summary: String { "\(kind) \(formatHandle(handle))" }
@@ -53,8 +57,8 @@ public struct QdiscSnapshot: Sendable, Hashable, Codable {
 /// `TC_H_ROOT`.
 public let rootParent: UInt32 = 0xFFFF_FFFF
 
-/// `struct tcmsg` for one interface.
-func tcmsg(ifindex: Int32, handle: UInt32 = 0, parent: UInt32 = 0) -> [UInt8] {
+/// `struct tcmsg` for one interface (`info`: a filter's priority and protocol).
+func tcmsg(ifindex: Int32, handle: UInt32 = 0, parent: UInt32 = 0, info: UInt32 = 0) -> [UInt8] {
   var w = NetlinkWriter()
   w.append(UInt8(AF_UNSPEC))
   w.append(UInt8(0))
@@ -62,7 +66,7 @@ func tcmsg(ifindex: Int32, handle: UInt32 = 0, parent: UInt32 = 0) -> [UInt8] {
   w.append(ifindex)
   w.append(handle)
   w.append(parent)
-  w.append(UInt32(0))
+  w.append(info)
   return w.bytes
 }
 

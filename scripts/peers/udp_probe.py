@@ -14,16 +14,27 @@ import struct
 import time
 
 
-def serve(bind: str, port: int) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((bind, port))
+def family(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+def serve(binds: list[str], ports: list[int]) -> None:
+    """Echo on every (address, port) pair: one process stands in for several peers."""
+    socks = []
+    for bind in binds:
+        for port in ports:
+            sock = socket.socket(family(bind), socket.SOCK_DGRAM)
+            sock.bind((bind, port))
+            socks.append(sock)
     while True:
-        data, peer = sock.recvfrom(2048)
-        sock.sendto(data, peer)
+        ready, _, _ = select.select(socks, [], [])
+        for sock in ready:
+            data, peer = sock.recvfrom(2048)
+            sock.sendto(data, peer)
 
 
 def probe(target: str, port: int, count: int, interval_ms: float, wait_s: float) -> dict:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = socket.socket(family(target), socket.SOCK_DGRAM)
     sock.setblocking(False)
     sent_at: dict[int, float] = {}
     rtts: dict[int, float] = {}
@@ -69,8 +80,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="mode", required=True)
     s = sub.add_parser("server")
-    s.add_argument("--bind", required=True)
-    s.add_argument("--port", type=int, default=7777)
+    s.add_argument("--bind", action="append", required=True, help="address to echo on (repeatable)")
+    s.add_argument("--port", type=int, action="append", help="port to echo on (repeatable; default 7777)")
     c = sub.add_parser("client")
     c.add_argument("--target", required=True)
     c.add_argument("--port", type=int, default=7777)
@@ -79,7 +90,7 @@ def main() -> None:
     c.add_argument("--wait", type=float, default=1.5)
     args = parser.parse_args()
     if args.mode == "server":
-        serve(args.bind, args.port)
+        serve(args.bind, args.port or [7777])
     else:
         print(json.dumps(probe(args.target, args.port, args.count, args.interval_ms, args.wait)), flush=True)
 
