@@ -19,12 +19,22 @@ public final class InMemoryKernel: KernelClient {
     case kernelDefault
     /// faultline's netem with these parameters.
     case faultline(NetemParameters)
+    /// faultline's prio tree: the packets `shape` selects go through a netem with these parameters.
+    case shaped(NetemParameters, TrafficShape)
     /// Someone else's.
     case foreign(QdiscSnapshot)
 
     /// The netem parameters, when it is faultline's.
     public var netem: NetemParameters? {
-      if case .faultline(let parameters) = self { return parameters }
+      switch self {
+      case .faultline(let parameters), .shaped(let parameters, _): parameters
+      case .kernelDefault, .foreign: nil
+      }
+    }
+
+    /// The shape, when it is faultline's prio tree.
+    public var shape: TrafficShape? {
+      if case .shaped(_, let shape) = self { return shape }
       return nil
     }
   }
@@ -44,11 +54,12 @@ public final class InMemoryKernel: KernelClient {
 
   /// The kernel operations.
   public enum Operation: String, Sendable, Hashable {
-    case apply, revert, inspect, resolve, locate
+    case apply, revert, inspect, resolve, locate, reshape, redirect, unredirect
   }
 
   private struct State {
     var paths: [String: UInt64] = [:]
+    var redirects: [UInt64: [String: IngressRedirect]] = [:]
     var namespaces: [UInt64: [String: Root]] = [:]
     var calls: [Call] = []
     var failures: [(operation: Operation, interface: String?, error: KernelError)] = []
@@ -126,6 +137,11 @@ public final class InMemoryKernel: KernelClient {
     return gate
   }
 
+  /// faultline's ingress redirect of `interface` in namespace `inode`, if any.
+  public func redirect(_ interface: String, in inode: UInt64 = 1) -> IngressRedirect? {
+    state.withLock { $0.redirects[inode]?[interface] }
+  }
+
   /// Every call so far, in order.
   public var calls: [Call] { state.withLock { $0.calls } }
 
@@ -155,7 +171,7 @@ public final class InMemoryKernel: KernelClient {
     var previousSnapshot: QdiscSnapshot?
     switch previous {
     case .kernelDefault: break
-    case .faultline(let old):
+    case .faultline(let old), .shaped(let old, _):
       previousSnapshot = QdiscSnapshot(
         kind: "netem", handle: NetemKernel.handle, options: old.encodedOptions())
     case .foreign(let qdisc):
@@ -190,7 +206,7 @@ public final class InMemoryKernel: KernelClient {
       guard let root = state.namespaces[identity.inode]?[target.interface] else {
         return .nothingToRevert("interface \(target.interface) is gone from \(identity.path)")
       }
-      guard case .faultline = root else { return .nothingToRevert("no faultline qdisc on \(target)") }
+      guard root.netem != nil else { return .nothingToRevert("no faultline qdisc on \(target)") }
       if let restoring {
         state.namespaces[identity.inode]?[target.interface] = .foreign(restoring)
         return .restored(restoring)
@@ -208,7 +224,7 @@ public final class InMemoryKernel: KernelClient {
       switch state.namespaces[identity.inode]?[target.interface] {
       case nil: return .interfaceGone
       case .kernelDefault: return .none
-      case .faultline(let parameters): return .faultline(parameters)
+      case .faultline(let parameters), .shaped(let parameters, _): return .faultline(parameters)
       case .foreign(let qdisc): return .foreign(qdisc)
       }
     }
@@ -233,6 +249,76 @@ public final class InMemoryKernel: KernelClient {
       guard state.namespaces[inode] != nil else { return nil }
       return state.paths.filter { $0.value == inode && $0.key != Self.currentPath }.keys.sorted().first
         .map(NetworkNamespaceRef.path)
+    }
+  }
+
+  /// Applies as ``NetemKernel/applyShaped(_:shape:to:expectedInode:force:prepare:)`` does, in memory.
+  public func applyShaped(
+    _ fault: NetemFault, shape: TrafficShape, to target: FaultTarget, expectedInode: UInt64?, force: Bool,
+    prepare: @escaping @Sendable (ApplyPlan) throws -> Void
+  ) async throws -> ApplyReport {
+    let report = try await apply(
+      fault, to: target, expectedInode: expectedInode, force: force, prepare: prepare)
+    try state.withLock { state throws in
+      let identity = try Self.enter(state, target.namespace, expectedInode: expectedInode)
+      state.namespaces[identity.inode]?[target.interface] = .shaped(report.applied, shape)
+    }
+    return report
+  }
+
+  /// Replaces the filters as ``NetemKernel/reshape(_:on:expectedInode:)`` does, in memory.
+  public func reshape(_ shape: TrafficShape, on target: FaultTarget, expectedInode: UInt64?) async throws {
+    try await begin(.reshape, target)
+    try state.withLock { state throws in
+      let identity = try Self.enter(state, target.namespace, expectedInode: expectedInode)
+      guard case .shaped(let parameters, _) = state.namespaces[identity.inode]?[target.interface] else {
+        throw KernelError.verificationFailed(
+          interface: target.interface, mismatches: ["no faultline prio tree"])
+      }
+      state.namespaces[identity.inode]?[target.interface] = .shaped(parameters, shape)
+    }
+  }
+
+  /// Sets up the redirect and its IFB as ``NetemKernel/redirectIngress(of:expectedInode:)`` does.
+  public func redirectIngress(of target: FaultTarget, expectedInode: UInt64?) async throws -> IngressRedirect
+  {
+    try await begin(.redirect, target)
+    return try state.withLock { state throws -> IngressRedirect in
+      let identity = try Self.enter(state, target.namespace, expectedInode: expectedInode)
+      guard state.namespaces[identity.inode]?[target.interface] != nil else {
+        throw KernelError.interfaceNotFound(target.interface, namespace: identity.path, available: [])
+      }
+      if let existing = state.redirects[identity.inode]?[target.interface] { return existing }
+      let redirect = IngressRedirect(
+        interface: target.interface, ifb: "fl-\(target.interface)", createdQdisc: true, qdiscKind: "clsact",
+        filterPriority: 0xFA17)
+      state.redirects[identity.inode, default: [:]][target.interface] = redirect
+      state.namespaces[identity.inode]?[redirect.ifb] = .kernelDefault
+      return redirect
+    }
+  }
+
+  /// Removes the redirect and its IFB as ``NetemKernel/removeIngressRedirect(_:in:expectedInode:)`` does.
+  public func removeIngressRedirect(
+    _ redirect: IngressRedirect, in target: FaultTarget, expectedInode: UInt64?
+  )
+    async throws
+  {
+    try await begin(.unredirect, target)
+    try state.withLock { state throws in
+      let identity = try Self.enter(state, target.namespace, expectedInode: expectedInode)
+      state.redirects[identity.inode]?[redirect.interface] = nil
+      state.namespaces[identity.inode]?[redirect.ifb] = nil
+    }
+  }
+
+  /// The redirect set up on the target, as ``NetemKernel/readIngressRedirect(of:expectedInode:)`` reads it.
+  public func readIngressRedirect(of target: FaultTarget, expectedInode: UInt64?) async throws
+    -> IngressRedirect?
+  {
+    try state.withLock { state throws -> IngressRedirect? in
+      let identity = try Self.enter(state, target.namespace, expectedInode: expectedInode)
+      return state.redirects[identity.inode]?[target.interface]
     }
   }
 

@@ -33,6 +33,8 @@ public final class ScriptedPodSource: PodTargetSource {
     var watchers: [Int: AsyncStream<[PodTarget]>.Continuation] = [:]
     var nextID = 0
     var patches: [(pod: String, annotations: [String: String?])] = []
+    var peerAddresses: [IPPrefix] = []
+    var peerWatchers: [Int: AsyncStream<[IPPrefix]>.Continuation] = [:]
   }
 
   private let state = Mutex(State())
@@ -52,6 +54,31 @@ public final class ScriptedPodSource: PodTargetSource {
   /// Makes listing fail (the API server is down) until cleared with nil.
   public func failListing(_ error: (any Error & Sendable)?) {
     state.withLock { $0.listError = error }
+  }
+
+  /// Sets the addresses of the peer pods (every selector sees the same); peer watches see the change.
+  public func setPeerAddresses(_ addresses: [String]) {
+    let prefixes = addresses.map { try! IPPrefix(parsing: $0) }
+    let watchers = state.withLock { state in
+      state.peerAddresses = prefixes
+      return Array(state.peerWatchers.values)
+    }
+    for watcher in watchers { watcher.yield(prefixes) }
+  }
+
+  var peerAddresses: [IPPrefix] { state.withLock { $0.peerAddresses } }
+
+  func peerUpdates() -> AsyncStream<[IPPrefix]> {
+    let (stream, sink) = AsyncStream.makeStream(of: [IPPrefix].self)
+    let id = state.withLock { state in
+      defer { state.nextID += 1 }
+      state.peerWatchers[state.nextID] = sink
+      return state.nextID
+    }
+    sink.onTermination = { [weak self] _ in
+      _ = self?.state.withLock { $0.peerWatchers.removeValue(forKey: id) }
+    }
+    return stream
   }
 
   /// How many watches are open now.
@@ -93,5 +120,48 @@ public final class ScriptedPodSource: PodTargetSource {
   /// Records the patch (see ``patches``).
   public func annotate(_ pod: PodTarget, with annotations: [String: String?]) async throws {
     state.withLock { $0.patches.append((pod.qualifiedName, annotations)) }
+  }
+}
+
+/// A resolver whose answers the test sets: each name resolves to the addresses set last.
+public final class ScriptedHostResolver: HostResolver {
+  private let answers = Mutex<[String: Result<[IPPrefix], HostResolutionError>]>([:])
+  private let lookups = Mutex(0)
+
+  /// A resolver that knows no name yet.
+  public init() {}
+
+  /// Makes `host` resolve to `addresses` (text, e.g. `10.0.0.5`, `fd00::5`).
+  public func set(_ host: String, to addresses: [String]) {
+    let prefixes = addresses.map { try! IPPrefix(parsing: $0) }
+    answers.withLock { $0[host] = .success(prefixes) }
+  }
+
+  /// Makes `host` fail to resolve.
+  public func fail(_ host: String, reason: String) {
+    answers.withLock { $0[host] = .failure(HostResolutionError(host: host, reason: reason)) }
+  }
+
+  /// How many lookups were made.
+  public var lookupCount: Int { lookups.withLock { $0 } }
+
+  /// The addresses set for `host`, or the failure set for it.
+  public func resolve(_ host: String) async throws -> [IPPrefix] {
+    lookups.withLock { $0 += 1 }
+    guard let answer = answers.withLock({ $0[host] }) else {
+      throw HostResolutionError(host: host, reason: "Name or service not known")
+    }
+    return try answer.get()
+  }
+}
+
+extension ScriptedPodSource: PodAddressSource {
+  /// The addresses of the peer pods set with ``setPeerAddresses(_:)``, now and on every change.
+  public func watchAddresses(_ selector: PodSelector, update: @Sendable ([IPPrefix]) async -> Void)
+    async throws
+  {
+    let updates = peerUpdates()
+    await update(peerAddresses)
+    for await addresses in updates { await update(addresses) }
   }
 }

@@ -1,3 +1,5 @@
+import FaultModel
+
 /// How `faultline run` runs its profiles.
 public struct AgentConfiguration: Sendable {
   /// The longest a window may last (`--max-duration`, default 1h); also the length of a scheduled
@@ -18,13 +20,21 @@ public struct AgentConfiguration: Sendable {
   /// How many times each revert is tried at shutdown before its journal entry is left for the next
   /// start (or the preStop hook's `faultline revert --all`).
   public var shutdownRevertAttempts: Int
+  /// Addresses never faulted in pods' namespaces (DaemonSet mode): the node's own IPs, from which
+  /// the kubelet probes (`--node-ip`, `HOST_IP` from the Downward API's `status.hostIP`). A profile
+  /// turns this off with `traffic.protectNode: false`.
+  public var protectedPrefixes: [IPPrefix]
+  /// How often hostname peers are resolved again while a window is open (default 30s; the system
+  /// resolver does not report TTLs).
+  public var peerRefreshInterval: Duration
 
   /// A configuration with the documented defaults.
   public init(
     maxDuration: Duration = .seconds(3600), mode: AgentMode? = nil, resyncInterval: Duration = .seconds(30),
     applyBackoff: Backoff = Backoff(initial: .seconds(1), maximum: .seconds(60)),
     revertBackoff: Backoff = Backoff(initial: .seconds(1), maximum: .seconds(30)),
-    shutdownRevertAttempts: Int = 3
+    shutdownRevertAttempts: Int = 3, protectedPrefixes: [IPPrefix] = [],
+    peerRefreshInterval: Duration = .seconds(30)
   ) {
     self.maxDuration = maxDuration
     self.mode = mode
@@ -32,5 +42,7 @@ public struct AgentConfiguration: Sendable {
     self.applyBackoff = applyBackoff
     self.revertBackoff = revertBackoff
     self.shutdownRevertAttempts = shutdownRevertAttempts
+    self.protectedPrefixes = protectedPrefixes
+    self.peerRefreshInterval = peerRefreshInterval
   }
 }

@@ -30,6 +30,7 @@ public actor AgentService: Service {
   private let clock: any AgentClock
   private let logger: Logger
   private let wakeup = Wakeup()
+  private let hosts: any HostResolver
 
   private var catalog = ProfileCatalog()
   private var runners: [String: Runner] = [:]
@@ -54,6 +55,10 @@ public actor AgentService: Service {
     var follow: Wakeup?
     /// The next fire time already logged.
     var announced: Date?
+    /// The peers of the open window, resolved; nil until dynamic peers (hostnames, pods) answered.
+    var peers: [ResolvedPeer]?
+    /// Why peers could not be resolved, while they cannot.
+    var peerError: String?
   }
 
   /// One (profile, window, target): what is desired or open.
@@ -74,6 +79,8 @@ public actor AgentService: Service {
   private struct Tracked {
     var window: OpenWindow
     var targetKey: String
+    /// How the window shapes traffic now.
+    var shaping: TrafficShaping
     /// Set once its revert failed: why it is closing, and when to try again.
     var closing: (reason: RevertReason, retry: RetryState)?
   }
@@ -83,7 +90,10 @@ public actor AgentService: Service {
     var profile: String
     var generation: Int
     var window: Int
-    var source: any TargetSource
+    /// Nil when the targets are fixed (only peers are followed).
+    var source: (any TargetSource)?
+    /// Nil when the peers are fixed.
+    var peers: PeerResolution?
     var stop: Wakeup
   }
 
@@ -91,8 +101,11 @@ public actor AgentService: Service {
   /// finding each profile's targets through `targets`, on `clock`.
   public init(
     configuration: AgentConfiguration, windows: FaultWindows, profiles: any ProfileFeed,
-    targets: TargetSources, clock: any AgentClock = SystemClock(), logger: Logger
+    targets: TargetSources, hosts: any HostResolver = SystemHostResolver(),
+    clock: any AgentClock = SystemClock(),
+    logger: Logger
   ) {
+    self.hosts = hosts
     self.configuration = configuration
     self.windows = windows
     self.profileFeed = profiles
@@ -231,6 +244,8 @@ public actor AgentService: Service {
           runner.follow = nil
           runner.targets = nil
           runner.targetError = nil
+          runner.peers = nil
+          runner.peerError = nil
         case .skipped(let fire):
           logger.info(
             "fire skipped: the previous window was still running",
@@ -239,16 +254,27 @@ public actor AgentService: Service {
           logger.info("schedule has no more fire times", metadata: ["profile": "\(name)"])
         }
       }
-      if runner.schedule.current != nil, runner.targets == nil, let fixed = runner.source.fixedTargets {
-        runner.targets = Dictionary(fixed.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
-      } else if let window = runner.schedule.current, runner.follow == nil, runner.source.fixedTargets == nil
-      {
-        let stop = Wakeup()
-        runner.follow = stop
-        follows.append(
-          Follow(
-            profile: name, generation: runner.generation, window: window.sequence, source: runner.source,
-            stop: stop))
+      if let window = runner.schedule.current, runner.follow == nil, runner.targets == nil {
+        let traffic = runner.profile.traffic
+        let dynamicPeers = PeerResolution.isDynamic(traffic)
+        runner.peers = dynamicPeers ? nil : PeerResolution.fixedPeers(traffic)
+        if let fixed = runner.source.fixedTargets {
+          runner.targets = Dictionary(fixed.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+        if runner.targets == nil || dynamicPeers {
+          let stop = Wakeup()
+          runner.follow = stop
+          follows.append(
+            Follow(
+              profile: name, generation: runner.generation, window: window.sequence,
+              source: runner.source.fixedTargets == nil ? runner.source : nil,
+              peers: traffic.flatMap { traffic in
+                dynamicPeers
+                  ? PeerResolution(
+                    selector: traffic, hosts: hosts, pods: targetSources.podAddresses,
+                    interval: configuration.peerRefreshInterval, clock: clock) : nil
+              }, stop: stop))
+        }
       } else if runner.schedule.current == nil, runner.profile.schedule != nil,
         let next = runner.schedule.nextDeadline, runner.announced != next
       {
@@ -266,18 +292,28 @@ public actor AgentService: Service {
   private nonisolated func follow(_ follow: Follow) async {
     await withTaskGroup(of: Void.self) { group in
       group.addTask { await follow.stop.wait() }
-      group.addTask {
-        var failures = 0
-        while !Task.isCancelled {
-          do {
-            try await follow.source.follow { targets in await self.targetsChanged(follow, targets) }
-            return
-          } catch {
-            if Task.isCancelled { return }
-            failures += 1
-            let delay = self.configuration.applyBackoff.delay(attempt: failures)
-            await self.targetsFailed(follow, error, retryIn: delay)
-            do { try await self.clock.sleep(for: delay) } catch { return }
+      if let peers = follow.peers {
+        group.addTask {
+          await peers.follow(
+            update: { await self.peersChanged(follow, $0) }, failed: { await self.peersFailed(follow, $0) })
+          // Fixed peers and hosts only: keep the task (and the window's follow) alive until stopped.
+          await follow.stop.wait()
+        }
+      }
+      if let source = follow.source {
+        group.addTask {
+          var failures = 0
+          while !Task.isCancelled {
+            do {
+              try await source.follow { targets in await self.targetsChanged(follow, targets) }
+              return
+            } catch {
+              if Task.isCancelled { return }
+              failures += 1
+              let delay = self.configuration.applyBackoff.delay(attempt: failures)
+              await self.targetsFailed(follow, error, retryIn: delay)
+              do { try await self.clock.sleep(for: delay) } catch { return }
+            }
           }
         }
       }
@@ -310,21 +346,61 @@ public actor AgentService: Service {
     wakeup.signal()
   }
 
+  private func peersChanged(_ follow: Follow, _ peers: [ResolvedPeer]) {
+    guard var runner = runners[follow.profile], runner.generation == follow.generation,
+      runner.schedule.current?.sequence == follow.window
+    else { return }
+    logger.info(
+      "peers resolved",
+      metadata: [
+        "profile": "\(follow.profile)", "peers": "\(peers.map(\.prefix.description).joined(separator: ", "))",
+      ])
+    runner.peers = peers
+    runner.peerError = nil
+    runners[follow.profile] = runner
+    wakeup.signal()
+  }
+
+  private func peersFailed(_ follow: Follow, _ message: String) {
+    guard runners[follow.profile]?.generation == follow.generation else { return }
+    logger.error(
+      "cannot resolve the profile's peers; retrying",
+      metadata: ["profile": "\(follow.profile)", "error": "\(message)"])
+    runners[follow.profile]?.peerError = message
+    wakeup.signal()
+  }
+
   private func stopFollowing() {
     for name in runners.keys { runners[name]?.follow?.signal() }
   }
 
   // MARK: - Reconcile
 
+  /// One slot's desired state.
+  private struct Desired {
+    var profile: Profile
+    var window: WindowInstance
+    var target: WindowTarget
+    var shaping: TrafficShaping
+  }
+
   /// What should be on now, by slot.
-  private func desired() -> [Slot: (profile: Profile, window: WindowInstance, target: WindowTarget)] {
-    var result: [Slot: (Profile, WindowInstance, WindowTarget)] = [:]
+  private func desired() -> [Slot: Desired] {
+    var result: [Slot: Desired] = [:]
     for (name, runner) in runners {
-      guard let window = runner.schedule.current, let targets = runner.targets else { continue }
+      guard let window = runner.schedule.current, let targets = runner.targets, let peers = runner.peers
+      else {
+        continue
+      }
       for (key, target) in targets {
-        result[Slot(profile: name, generation: runner.generation, window: window.sequence, target: key)] = (
-          runner.profile, window, target
-        )
+        let protected =
+          target.pod != nil && (runner.profile.traffic?.protectNode ?? true)
+          ? configuration.protectedPrefixes : []
+        // Peers that resolved to no address yet: nothing to shape.
+        guard let shaping = TrafficPlan.shaping(runner.profile.traffic, resolved: peers, protected: protected)
+        else { continue }
+        result[Slot(profile: name, generation: runner.generation, window: window.sequence, target: key)] =
+          Desired(profile: runner.profile, window: window, target: target, shaping: shaping)
       }
     }
     return result
@@ -332,8 +408,9 @@ public actor AgentService: Service {
 
   private enum Action {
     case close(Slot, RevertReason)
-    case reapply(Slot, NetemFault)
-    case open(Slot, Profile, WindowInstance, WindowTarget)
+    case reapply(Slot, NetemFault, TrafficShaping)
+    case reshape(Slot, TrafficShaping)
+    case open(Slot, Desired)
   }
 
   /// The next thing to do, closes first (a target changing windows is reverted before it is applied
@@ -350,17 +427,33 @@ public actor AgentService: Service {
       return .close(slot, shuttingDown ? .signal : closeReason(slot))
     }
     for (slot, want) in wanted.sorted(by: { $0.key < $1.key }) {
-      guard let tracked = open[slot], tracked.closing == nil,
-        tracked.window.active.experiment.fault != want.profile.fault
-      else { continue }
+      guard let tracked = open[slot], tracked.closing == nil else { continue }
+      let faultChanged = tracked.window.active.experiment.fault != want.profile.fault
+      guard faultChanged || tracked.shaping != want.shaping else { continue }
       if let retry = applyRetries[slot], retry.retryAt > now { continue }
-      return .reapply(slot, want.profile.fault)
+      // Only the filters change when the peers do, if both shapings shape the same directions.
+      if !faultChanged && Self.sameTree(tracked.shaping, want.shaping) { return .reshape(slot, want.shaping) }
+      return .reapply(slot, want.profile.fault, want.shaping)
     }
     for (slot, want) in wanted.sorted(by: { $0.key < $1.key }) where open[slot] == nil {
       if let retry = applyRetries[slot], retry.retryAt > now { continue }
-      return .open(slot, want.profile, want.window, want.target)
+      return .open(slot, want)
     }
     return nil
+  }
+
+  /// Whether two shapings build the same qdiscs (each direction absent, whole, or shaped), so that
+  /// going from one to the other only changes filters.
+  private static func sameTree(_ a: TrafficShaping, _ b: TrafficShaping) -> Bool {
+    func kind(_ mode: TrafficShaping.Mode?) -> Int {
+      switch mode {
+      case nil: 0
+      case .whole: 1
+      case .shaped: 2
+      }
+    }
+    return kind(a.egress) == kind(b.egress) && kind(a.ingress) == kind(b.ingress) && kind(a.egress) != 1
+      && kind(a.ingress) != 1
   }
 
   /// Why an open slot is no longer wanted.
@@ -377,20 +470,20 @@ public actor AgentService: Service {
     while let action = nextAction(shuttingDown: shuttingDown) {
       switch action {
       case .close(let slot, let reason): await close(slot, reason: reason)
-      case .reapply(let slot, let fault): await reapply(slot, fault: fault)
-      case .open(let slot, let profile, let window, let target):
-        await openWindow(slot, profile, window, target)
+      case .reapply(let slot, let fault, let shaping): await reapply(slot, fault: fault, shaping: shaping)
+      case .reshape(let slot, let shaping): await reshape(slot, shaping: shaping)
+      case .open(let slot, let want): await openWindow(slot, want)
       }
     }
   }
 
-  private func openWindow(_ slot: Slot, _ profile: Profile, _ window: WindowInstance, _ target: WindowTarget)
-    async
-  {
+  private func openWindow(_ slot: Slot, _ want: Desired) async {
+    let (profile, window, target) = (want.profile, want.window, want.target)
     let now = clock.now
     let experiment = Experiment(
       name: profile.name, target: target.target, namespaceInode: target.namespaceInode, pod: target.pod,
-      fault: profile.fault, duration: window.endsAt.map { .seconds(max(0, $0.timeIntervalSince(now))) },
+      fault: profile.fault, traffic: profile.traffic, shaping: want.shaping,
+      duration: window.endsAt.map { .seconds(max(0, $0.timeIntervalSince(now))) },
       mode: configuration.mode
         ?? (profile.pods == nil && profile.target.namespace == .current ? .sidecar : .daemonset),
       profile: profile.source.file, schedule: profile.schedule?.description)
@@ -406,7 +499,7 @@ public actor AgentService: Service {
             tracked.window.summary, reason: tracked.closing!.reason, outcome: .nothingToRevert("superseded")))
         windows.abandon(tracked.window)
       }
-      open[slot] = Tracked(window: opened, targetKey: target.key)
+      open[slot] = Tracked(window: opened, targetKey: target.key, shaping: want.shaping)
       logger.info(
         "applied",
         metadata: [
@@ -419,12 +512,26 @@ public actor AgentService: Service {
     }
   }
 
-  private func reapply(_ slot: Slot, fault: NetemFault) async {
+  private func reshape(_ slot: Slot, shaping: TrafficShaping) async {
     guard var tracked = open[slot] else { return }
     do {
-      try await windows.reapply(&tracked.window, fault: fault)
+      try await windows.reshape(&tracked.window, to: shaping)
       applyRetries[slot] = nil
       open[slot]?.window = tracked.window
+      open[slot]?.shaping = shaping
+      logger.info("filters updated", metadata: ["profile": "\(slot.profile)", "target": "\(slot.target)"])
+    } catch {
+      recordApplyFailure(slot, error, what: "filter update failed; the previous filters stay", target: nil)
+    }
+  }
+
+  private func reapply(_ slot: Slot, fault: NetemFault, shaping: TrafficShaping) async {
+    guard var tracked = open[slot] else { return }
+    do {
+      try await windows.reapply(&tracked.window, fault: fault, shaping: shaping)
+      applyRetries[slot] = nil
+      open[slot]?.window = tracked.window
+      open[slot]?.shaping = shaping
       logger.info(
         "re-applied",
         metadata: [
@@ -501,7 +608,8 @@ public actor AgentService: Service {
         "drift", metadata: ["profile": "\(slot.profile)", "target": "\(slot.target)", "drift": "\(drift)"])
       if drift == .removed {
         do {
-          try await windows.reapply(&tracked.window, fault: tracked.window.active.experiment.fault)
+          try await windows.reapply(
+            &tracked.window, fault: tracked.window.active.experiment.fault, shaping: tracked.shaping)
           open[slot]?.window = tracked.window
           logger.info(
             "put the removed fault back",
@@ -537,6 +645,9 @@ public actor AgentService: Service {
     for (name, runner) in runners.sorted(by: { $0.key < $1.key }) where runner.schedule.current != nil {
       if let error = runner.targetError, runner.targets == nil {
         applies.append("\(name): cannot find its targets: \(error)")
+      }
+      if let error = runner.peerError, runner.peers == nil {
+        applies.append("\(name): cannot resolve its peers: \(error)")
       }
     }
     for (slot, retry) in applyRetries.sorted(by: { $0.key < $1.key }) {
@@ -589,16 +700,19 @@ extension AgentService {
   public struct TargetSources: Sendable {
     /// The pods on this node; nil when the agent has no node name or API.
     public let pods: (any PodTargetSource)?
+    /// The addresses of peer pods anywhere in the cluster; nil without an API.
+    public let podAddresses: (any PodAddressSource)?
     /// Why there are no pods, said to profiles that target pods when ``pods`` is nil.
     public let podsUnavailable: String
 
     /// Sources finding pods through `pods`.
     public init(
-      pods: (any PodTargetSource)?,
+      pods: (any PodTargetSource)?, podAddresses: (any PodAddressSource)? = nil,
       podsUnavailable: String =
         "profile targets pods: set --node-name or NODE_NAME (and --kube-api outside a cluster)"
     ) {
       self.pods = pods
+      self.podAddresses = podAddresses
       self.podsUnavailable = podsUnavailable
     }
 

@@ -78,6 +78,12 @@ public actor AnnotationWriter {
     if ends.count == active.count, let last = ends.max() {
       result["chaos.experiment/ends-at"] = formatRFC3339Seconds(last)
     }
+    if active.contains(where: { $0.experiment.traffic != nil }) {
+      // Which traffic each experiment shapes, in the same order as the names ("all egress" for a
+      // whole-interface one), so middleware can tell whether a request's peer is affected.
+      result["chaos.experiment/traffic"] = active.map { $0.experiment.traffic?.summary ?? "all egress" }
+        .joined(separator: "; ")
+    }
     if let compatKey { result[compatKey] = list(\.name) }
     return result
   }

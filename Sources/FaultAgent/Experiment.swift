@@ -43,8 +43,11 @@ public struct Experiment: Sendable, Hashable {
   public var pod: PodTarget?
   /// What.
   public var fault: NetemFault
-  /// Which traffic of the interface the fault applies to; nil: all egress of the interface.
+  /// Which traffic, as the profile or the flags select it (nil: the whole interface's egress).
   public var traffic: TrafficSelector?
+  /// The kernel shapes for ``traffic`` with its peers resolved now (nil: a whole-interface egress
+  /// netem, the default).
+  public var shaping: TrafficShaping?
   /// How long (nil: until stopped).
   public var duration: Duration?
   /// How faultline runs.
@@ -57,8 +60,8 @@ public struct Experiment: Sendable, Hashable {
   /// An experiment; `id` defaults to a fresh random id.
   public init(
     id: String = Experiment.newID(), name: String, target: FaultTarget, namespaceInode: UInt64? = nil,
-    pod: PodTarget? = nil, fault: NetemFault, traffic: TrafficSelector? = nil, duration: Duration? = nil,
-    mode: AgentMode = .cli, profile: String? = nil, schedule: String? = nil
+    pod: PodTarget? = nil, fault: NetemFault, traffic: TrafficSelector? = nil, shaping: TrafficShaping? = nil,
+    duration: Duration? = nil, mode: AgentMode = .cli, profile: String? = nil, schedule: String? = nil
   ) {
     self.id = id
     self.name = name
@@ -67,6 +70,7 @@ public struct Experiment: Sendable, Hashable {
     self.pod = pod
     self.fault = fault
     self.traffic = traffic
+    self.shaping = shaping
     self.duration = duration
     self.mode = mode
     self.profile = profile

@@ -123,13 +123,35 @@ public struct FaultWindows: Sendable {
 
   /// Re-applies an open window's target with `fault`, in place (one qdisc replace, no gap); a new
   /// `chaos.inject` span records it under the same `chaos.experiment`.
-  public func reapply(_ window: inout OpenWindow, fault: NetemFault) async throws {
+  public func reapply(_ window: inout OpenWindow, fault: NetemFault, shaping: TrafficShaping? = nil)
+    async throws
+  {
     var experiment = window.experiment
     experiment.fault = fault
+    if let shaping { experiment.shaping = shaping }
     experiment.namespaceInode = window.active.entry.namespace.inode
     window.span.attributes["chaos.experiment.reapplied"] = true
     Self.describeFault(fault, prefix: "chaos.experiment.netem.", on: window.span)
     window.active = try await injectTraced(experiment, under: window.span, force: false)
+    await notify(.reapplied(window.summary))
+  }
+
+  /// Replaces only the filters of an open window's prio trees (its peers changed: a pod came or
+  /// went, a hostname resolved anew); the fault stays on. A `chaos.reshape` span records it under the
+  /// window's `chaos.experiment`, with the new peers.
+  public func reshape(_ window: inout OpenWindow, to shaping: TrafficShaping) async throws {
+    let span = tracer.startSpan("chaos.reshape", context: window.span.context, ofKind: .internal)
+    defer { span.end() }
+    Self.describe(window.experiment, on: span)
+    Self.describeShaping(shaping, on: span)
+    do {
+      window.active.entry = try await injector.reshape(window.active.entry, to: shaping)
+      window.active.experiment.shaping = shaping
+      Self.describeShaping(shaping, on: window.span)
+    } catch {
+      Self.fail(span, error)
+      throw error
+    }
     await notify(.reapplied(window.summary))
   }
 
@@ -296,7 +318,12 @@ public struct FaultWindows: Sendable {
     if let pod = experiment.pod {
       for (key, value) in pod.attributes { attributes[key] = value }
     }
+    if let traffic = experiment.traffic {
+      attributes["chaos.experiment.traffic.direction"] = traffic.direction.rawValue
+      attributes["chaos.experiment.traffic.selection"] = traffic.summary
+    }
     span.attributes = attributes
+    if let shaping = experiment.shaping { describeShaping(shaping, on: span) }
     describeFault(experiment.fault, prefix: "chaos.experiment.netem.", on: span)
   }
 
@@ -308,6 +335,34 @@ public struct FaultWindows: Sendable {
     describeTarget(entry.target, into: &attributes)
     span.attributes = attributes
     describeFault(entry.fault, prefix: "chaos.experiment.netem.", on: span)
+  }
+
+  /// How many matches a span lists before it says how many more there are: a selection of
+  /// hundreds of pod IPs must not make a span of hundreds of kilobytes.
+  static let listedMatches = 16
+
+  /// The resolved matches of a shaping (`chaos.experiment.traffic.faulted`, `.excluded`, `.count`).
+  static func describeShaping(_ shaping: TrafficShaping, on span: any Span) {
+    guard let shape = shaping.egress?.shape ?? shaping.ingress?.shape else { return }
+    func list(_ matches: [FlowMatch]) -> String {
+      let shown = matches.prefix(listedMatches).map(describeMatch).joined(separator: ", ")
+      return matches.count > listedMatches ? shown + " (+\(matches.count - listedMatches) more)" : shown
+    }
+    var attributes = span.attributes
+    attributes["chaos.experiment.traffic.faulted"] = list(shape.faulted)
+    attributes["chaos.experiment.traffic.faulted_count"] = shape.faulted.count
+    if !shape.excluded.isEmpty { attributes["chaos.experiment.traffic.excluded"] = list(shape.excluded) }
+    span.attributes = attributes
+  }
+
+  /// `10.0.0.0/8 tcp/443`.
+  public static func describeMatch(_ match: FlowMatch) -> String {
+    var text = match.prefix.description
+    if let proto = match.ipProtocol { text += " \(proto.rawValue)" }
+    if let ports = match.ports {
+      text += ports.lower == ports.upper ? "/\(ports.lower)" : "/\(ports.lower)-\(ports.upper)"
+    }
+    return text
   }
 
   private static func describeTarget(_ target: FaultTarget, into attributes: inout SpanAttributes) {

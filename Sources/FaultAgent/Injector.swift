@@ -56,10 +56,9 @@ public struct Injector: Sendable {
   {
     let journal = journal
     let now = clock.now
+    let shaping = experiment.shaping ?? .wholeEgress
     let recorded = RecordedEntry()
-    let report = try await kernel.apply(
-      experiment.fault, to: target, expectedInode: experiment.namespaceInode, force: force
-    ) { plan in
+    let prepare: @Sendable (ApplyPlan) throws -> Void = { plan in
       let onTarget = journal.entries().filter {
         $0.target.interface == target.interface && $0.namespace.inode == plan.namespace.inode
       }
@@ -69,14 +68,63 @@ public struct Injector: Sendable {
         handle: NetemKernel.handle,
         // A fault re-applied over our own qdisc keeps the foreign qdisc saved by the first one.
         replaced: plan.replacing ?? (plan.previous?.isFaultline == true ? previous?.replaced : nil),
-        fault: experiment.fault, startedAt: now,
+        fault: experiment.fault, shaping: experiment.shaping, ingress: previous?.ingress, startedAt: now,
         expiresAt: experiment.duration.map { now.adding($0) })
       try journal.record(entry)
       recorded.set(entry, superseded: onTarget.filter { $0.id != experiment.id })
     }
-    guard let (entry, superseded) = recorded.get() else {
+    var report: ApplyReport?
+    switch shaping.egress {
+    case nil:
+      // Ingress only: the journal entry still comes before the first change.
+      let (identity, ifindex) = try await kernel.resolve(target)
+      if let expected = experiment.namespaceInode, expected != identity.inode {
+        throw KernelError.namespaceChanged(path: identity.path, expected: expected, found: identity.inode)
+      }
+      try prepare(
+        ApplyPlan(
+          target: target, namespace: identity, ifindex: ifindex, previous: nil, replacing: nil,
+          parameters: NetemParameters(experiment.fault, distribution: nil)))
+    case .whole:
+      report = try await kernel.apply(
+        experiment.fault, to: target, expectedInode: experiment.namespaceInode, force: force, prepare: prepare
+      )
+    case .shaped(let shape):
+      report = try await kernel.applyShaped(
+        experiment.fault, shape: shape, to: target, expectedInode: experiment.namespaceInode, force: force,
+        prepare: prepare)
+    }
+    guard let (prepared, superseded) = recorded.get() else {
       fatalError("the kernel applied without calling prepare")
     }
+    var entry = prepared
+    if let ingress = shaping.ingress {
+      do {
+        let redirect = try await kernel.redirectIngress(of: target, expectedInode: entry.namespace.inode)
+        entry.ingress = redirect
+        try journal.record(entry)
+        let ifb = FaultTarget(interface: redirect.ifb, namespace: target.namespace)
+        let ingressReport: ApplyReport
+        switch ingress {
+        case .whole:
+          ingressReport = try await kernel.apply(
+            experiment.fault, to: ifb, expectedInode: entry.namespace.inode, force: false, prepare: { _ in })
+        case .shaped(let shape):
+          ingressReport = try await kernel.applyShaped(
+            experiment.fault, shape: shape, to: ifb, expectedInode: entry.namespace.inode, force: false,
+            prepare: { _ in })
+        }
+        report = report ?? ingressReport
+      } catch {
+        // Half applied: take the egress part and the redirect back off before failing.
+        logger.error(
+          "ingress setup failed; rolling back", metadata: ["id": "\(experiment.id)", "error": "\(error)"])
+        _ = try? await revertParts(entry, at: target)
+        try? journal.remove(id: entry.id)
+        throw error
+      }
+    }
+    guard let report else { fatalError("an apply with no direction") }
     for old in superseded where old.isOwnedByThisProcess || !old.ownerIsAlive {
       try? journal.remove(id: old.id)
     }
@@ -85,8 +133,32 @@ public struct Injector: Sendable {
       metadata: [
         "experiment": "\(experiment.name)", "id": "\(experiment.id)", "target": "\(target)",
         "tc": "\(report.applied.tcDescription)",
+        "traffic": "\(experiment.traffic?.summary ?? "all egress")",
       ])
     return ActiveFault(experiment: experiment, report: report, entry: entry)
+  }
+
+  /// Replaces the filters of an open fault's prio trees with those of `shaping` (its peers
+  /// changed); the netem stays on. A change between whole and shaped goes through ``inject(_:force:)``.
+  public func reshape(_ entry: JournalEntry, to shaping: TrafficShaping) async throws -> JournalEntry {
+    var entry = entry
+    let done: Bool? = try await onNamespace(of: entry) { target in
+      if let shape = shaping.egress?.shape {
+        try await kernel.reshape(shape, on: target, expectedInode: entry.namespace.inode)
+      }
+      if let shape = shaping.ingress?.shape, let redirect = entry.ingress {
+        try await kernel.reshape(
+          shape, on: FaultTarget(interface: redirect.ifb, namespace: target.namespace),
+          expectedInode: entry.namespace.inode)
+      }
+      return true
+    }
+    guard done != nil else {
+      throw KernelError.namespaceNotFound("net:[\(entry.namespace.inode)]", errno: ENOENT)
+    }
+    entry.shaping = shaping
+    try journal.record(entry)
+    return entry
   }
 
   /// Cleans the journal after an apply that threw (the kernel layer already rolled back).
@@ -94,27 +166,15 @@ public struct Injector: Sendable {
     try? journal.remove(id: experiment.id)
   }
 
-  /// Reverts a journaled fault (restoring a saved foreign qdisc) and removes its entry.
+  /// Reverts a journaled fault (restoring a saved foreign qdisc, removing the ingress redirect and
+  /// its IFB) and removes its entry.
   ///
   /// - Throws: when the fault may still be on the kernel (the entry stays, for a retry).
   @discardableResult
   public func revert(_ entry: JournalEntry, reason: RevertReason) async throws -> RevertOutcome {
-    let outcome: RevertOutcome
-    do {
-      outcome = try await kernel.revert(
-        entry.target, restoring: entry.replaced, expectedInode: entry.namespace.inode)
-    } catch let error as KernelError where error.kind.meansPathMoved {
-      if let moved = await kernel.locateNamespace(inode: entry.namespace.inode) {
-        logger.info(
-          "namespace path moved; reverting through the new one",
-          metadata: ["id": "\(entry.id)", "was": "\(entry.target.namespace)", "now": "\(moved)"])
-        outcome = try await kernel.revert(
-          FaultTarget(interface: entry.target.interface, namespace: moved), restoring: entry.replaced,
-          expectedInode: entry.namespace.inode)
-      } else {
-        outcome = .nothingToRevert("network namespace net:[\(entry.namespace.inode)] is gone")
-      }
-    }
+    let outcome =
+      try await onNamespace(of: entry) { target in try await revertParts(entry, at: target) }
+      ?? .nothingToRevert("network namespace net:[\(entry.namespace.inode)] is gone")
     try journal.remove(id: entry.id)
     logger.info(
       "reverted",
@@ -123,6 +183,46 @@ public struct Injector: Sendable {
         "reason": "\(reason.rawValue)", "outcome": "\(outcome)",
       ])
     return outcome
+  }
+
+  /// Takes every part of a fault off `target`: the root (netem or prio tree) when the fault shaped
+  /// egress, the ingress redirect and its IFB when it shaped ingress.
+  private func revertParts(_ entry: JournalEntry, at target: FaultTarget) async throws -> RevertOutcome {
+    let shaping = entry.shaping ?? .wholeEgress
+    var outcome = RevertOutcome.nothingToRevert("no faultline qdisc on \(target)")
+    if shaping.egress != nil {
+      outcome = try await kernel.revert(
+        target, restoring: entry.replaced, expectedInode: entry.namespace.inode)
+    }
+    if shaping.ingress != nil {
+      // An entry written before the redirect was set up names none: look for one.
+      var redirect = entry.ingress
+      if redirect == nil {
+        redirect = try await kernel.readIngressRedirect(of: target, expectedInode: entry.namespace.inode)
+      }
+      if let redirect {
+        try await kernel.removeIngressRedirect(redirect, in: target, expectedInode: entry.namespace.inode)
+        if case .nothingToRevert = outcome { outcome = .removed }
+      }
+    }
+    return outcome
+  }
+
+  /// Runs `body` on the namespace of `entry`: through its recorded path, or, when that path is gone
+  /// or names another namespace, through a path found by inode. Nil when nothing holds the
+  /// namespace any more.
+  private func onNamespace<T>(of entry: JournalEntry, _ body: (FaultTarget) async throws -> T) async throws
+    -> T?
+  {
+    do {
+      return try await body(entry.target)
+    } catch let error as KernelError where error.kind.meansPathMoved {
+      guard let moved = await kernel.locateNamespace(inode: entry.namespace.inode) else { return nil }
+      logger.info(
+        "namespace path moved; going in through the new one",
+        metadata: ["id": "\(entry.id)", "was": "\(entry.target.namespace)", "now": "\(moved)"])
+      return try await body(FaultTarget(interface: entry.target.interface, namespace: moved))
+    }
   }
 
   /// Reverts a target (`faultline revert`), using the journal's saved qdisc for it when there is one.
@@ -167,12 +267,8 @@ public struct Injector: Sendable {
   /// The target's root qdisc now, through the namespace's current path (looked up again by inode
   /// when the recorded one moved). Nil when the namespace is gone.
   public func inspect(_ entry: JournalEntry) async throws -> (TargetInspection, FaultTarget)? {
-    do {
-      return (try await kernel.inspect(entry.target, expectedInode: entry.namespace.inode), entry.target)
-    } catch let error as KernelError where error.kind.meansPathMoved {
-      guard let moved = await kernel.locateNamespace(inode: entry.namespace.inode) else { return nil }
-      let target = FaultTarget(interface: entry.target.interface, namespace: moved)
-      return (try await kernel.inspect(target, expectedInode: entry.namespace.inode), target)
+    try await onNamespace(of: entry) { target in
+      (try await kernel.inspect(target, expectedInode: entry.namespace.inode), target)
     }
   }
 }

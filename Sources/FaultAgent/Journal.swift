@@ -18,6 +18,10 @@ public struct JournalEntry: Sendable, Hashable, Codable {
   public var replaced: QdiscSnapshot?
   /// The fault.
   public var fault: NetemFault
+  /// How the traffic is shaped (nil: a whole-interface egress netem, as entries before shaping).
+  public var shaping: TrafficShaping?
+  /// faultline's ingress redirect to its IFB device, once it is set up (for ingress shaping).
+  public var ingress: IngressRedirect?
   /// When the window started.
   public var startedAt: Date
   /// When it must end at the latest (nil: until the agent stops).
@@ -30,7 +34,9 @@ public struct JournalEntry: Sendable, Hashable, Codable {
   /// An entry with every field given.
   public init(
     id: String, name: String, target: FaultTarget, namespace: NamespaceIdentity, handle: UInt32,
-    replaced: QdiscSnapshot?, fault: NetemFault, startedAt: Date, expiresAt: Date?,
+    replaced: QdiscSnapshot?, fault: NetemFault, shaping: TrafficShaping? = nil,
+    ingress: IngressRedirect? = nil,
+    startedAt: Date, expiresAt: Date?,
     pid: Int32 = Journal.ownPID, processStart: UInt64 = Journal.ownStartTime
   ) {
     self.id = id
@@ -40,6 +46,8 @@ public struct JournalEntry: Sendable, Hashable, Codable {
     self.handle = handle
     self.replaced = replaced
     self.fault = fault
+    self.shaping = shaping
+    self.ingress = ingress
     self.startedAt = startedAt
     self.expiresAt = expiresAt
     self.pid = pid

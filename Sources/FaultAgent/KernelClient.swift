@@ -35,6 +35,28 @@ public protocol KernelClient: Sendable {
 
   /// A path naming the network namespace with `inode` now, or nil when nothing holds it any more.
   func locateNamespace(inode: UInt64) async -> NetworkNamespaceRef?
+
+  /// Replaces the target's root with faultline's prio tree: the packets `shape` selects go through
+  /// a netem child with `fault`, the rest pass untouched (`tc qdisc replace … root handle fa17: prio`,
+  /// a netem under `fa17:2`, flower filters), read back like ``apply(_:to:expectedInode:force:prepare:)``.
+  func applyShaped(
+    _ fault: NetemFault, shape: TrafficShape, to target: FaultTarget, expectedInode: UInt64?, force: Bool,
+    prepare: @escaping @Sendable (ApplyPlan) throws -> Void
+  ) async throws -> ApplyReport
+
+  /// Replaces only the filters of the target's prio tree (the peers changed); the netem stays on.
+  func reshape(_ shape: TrafficShape, on target: FaultTarget, expectedInode: UInt64?) async throws
+
+  /// Redirects the target's ingress to faultline's IFB device in the same namespace (created if
+  /// needed), sharing a foreign `clsact`/`ingress` qdisc rather than replacing it.
+  func redirectIngress(of target: FaultTarget, expectedInode: UInt64?) async throws -> IngressRedirect
+
+  /// Removes exactly what `redirect` records (the filter, the qdisc if faultline added it, the IFB).
+  func removeIngressRedirect(_ redirect: IngressRedirect, in target: FaultTarget, expectedInode: UInt64?)
+    async throws
+
+  /// faultline's ingress redirect on the target now, nil when there is none.
+  func readIngressRedirect(of target: FaultTarget, expectedInode: UInt64?) async throws -> IngressRedirect?
 }
 
 extension NetemKernel: KernelClient {}

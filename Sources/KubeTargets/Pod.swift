@@ -25,6 +25,9 @@ public struct Pod: Sendable, Hashable, Codable, CustomStringConvertible {
   public var hostNetwork: Bool
   /// `status.phase`: `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`.
   public var phase: String
+  /// `status.podIPs[].ip` (both families on a dual-stack cluster), else `status.podIP`; empty until
+  /// the pod has an address.
+  public var podIPs: [String]
 
   /// The annotation kubelet puts on a static pod's mirror pod: the static pod's own UID.
   public static let mirrorAnnotation = "kubernetes.io/config.mirror"
@@ -33,7 +36,7 @@ public struct Pod: Sendable, Hashable, Codable, CustomStringConvertible {
   public init(
     name: String, namespace: String, uid: String, labels: [String: String] = [:],
     annotations: [String: String] = [:], resourceVersion: String = "", isTerminating: Bool = false,
-    nodeName: String = "", hostNetwork: Bool = false, phase: String = "Running"
+    nodeName: String = "", hostNetwork: Bool = false, phase: String = "Running", podIPs: [String] = []
   ) {
     self.name = name
     self.namespace = namespace
@@ -45,6 +48,7 @@ public struct Pod: Sendable, Hashable, Codable, CustomStringConvertible {
     self.nodeName = nodeName
     self.hostNetwork = hostNetwork
     self.phase = phase
+    self.podIPs = podIPs
   }
 
   /// The UID kubelet named the pod's cgroup after: ``uid``, except for a static pod's mirror pod,
@@ -74,7 +78,11 @@ public struct Pod: Sendable, Hashable, Codable, CustomStringConvertible {
   }
 
   private enum StatusKeys: String, CodingKey {
-    case phase
+    case phase, podIP, podIPs
+  }
+
+  private struct PodIP: Codable {
+    var ip: String
   }
 
   /// Decodes a `v1.Pod` object.
@@ -104,8 +112,12 @@ public struct Pod: Sendable, Hashable, Codable, CustomStringConvertible {
     if container.contains(.status) {
       let status = try container.nestedContainer(keyedBy: StatusKeys.self, forKey: .status)
       phase = try status.decodeIfPresent(String.self, forKey: .phase) ?? ""
+      let listed = try status.decodeIfPresent([PodIP].self, forKey: .podIPs)?.map(\.ip) ?? []
+      let single = try status.decodeIfPresent(String.self, forKey: .podIP)
+      podIPs = listed.isEmpty ? (single.map { [$0] } ?? []) : listed
     } else {
       phase = ""
+      podIPs = []
     }
   }
 
@@ -127,6 +139,10 @@ public struct Pod: Sendable, Hashable, Codable, CustomStringConvertible {
     if hostNetwork { try spec.encode(true, forKey: .hostNetwork) }
     var status = container.nestedContainer(keyedBy: StatusKeys.self, forKey: .status)
     if !phase.isEmpty { try status.encode(phase, forKey: .phase) }
+    if !podIPs.isEmpty {
+      try status.encode(podIPs[0], forKey: .podIP)
+      try status.encode(podIPs.map(PodIP.init), forKey: .podIPs)
+    }
   }
 }
 

@@ -118,7 +118,8 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
   /// `ifb` → `IFB`.
   private static func configName(_ module: String) -> String {
     let upper = module.uppercased()
-    for (prefix, config) in [("SCH_", "NET_SCH_"), ("CLS_", "NET_CLS_"), ("ACT_", "NET_ACT_")] where upper.hasPrefix(prefix) {
+    for (prefix, config) in [("SCH_", "NET_SCH_"), ("CLS_", "NET_CLS_"), ("ACT_", "NET_ACT_")]
+    where upper.hasPrefix(prefix) {
       return config + upper.dropFirst(prefix.count)
     }
     return upper

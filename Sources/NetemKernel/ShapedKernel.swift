@@ -404,7 +404,7 @@ extension NetemKernel {
     do {
       try body()
     } catch  where error.errno == ENOENT && isUnknownKind(socket.kernelMessage) {
-      throw KernelError.moduleUnavailable(module: module, kernelMessage: socket.kernelMessage)
+      throw KernelError.moduleUnavailable(module, kernelMessage: socket.kernelMessage)
     }
   }
 

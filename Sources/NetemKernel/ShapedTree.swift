@@ -1,4 +1,5 @@
 import CLinux
+import FaultModel
 import Glibc
 
 /// faultline's targeted-fault tree on one interface, in kernel terms:
@@ -226,11 +227,11 @@ struct FlowerFilter: Hashable, CustomStringConvertible {
     side = hasSource ? .source : .destination
     sideIsKnown = hasSource || hasDestination
     let (addressKey, maskKey) = side == .source ? src : dst
-    var prefix = IPPrefix(address: [UInt8](repeating: 0, count: width), length: 0)!
+    var prefix = IPPrefix(address: [UInt8](repeating: 0, count: width), length: 0)
     if let address = keys[addressKey] {
       // The kernel leaves a key with an all-zero mask (a /0) out of the dump.
       guard address.count == width, let mask = keys[maskKey], mask.count == width,
-        let length = Self.prefixLength(mask), let parsed = IPPrefix(address: address, length: length)
+        let length = Self.prefixLength(mask), let parsed = IPPrefix(kernelAddress: address, length: length)
       else { return nil }
       prefix = parsed
     }

@@ -1,77 +1,20 @@
+import FaultModel
 import Glibc
 
-/// An IPv4 or IPv6 prefix: `10.0.0.0/8`, `fd00::/64`; a bare address is a host prefix (/32, /128).
-///
-/// Bits past `length` are cleared when parsing (`10.1.2.3/8` is `10.0.0.0/8`): the kernel's flower
-/// classifier masks them anyway, and a canonical prefix reads back equal to the one requested.
-public struct IPPrefix: Sendable, Hashable, Codable, CustomStringConvertible {
-  /// The address in network byte order: 4 bytes (IPv4) or 16 (IPv6).
-  public var address: [UInt8]
-  /// The prefix length in bits: 0–32 (IPv4) or 0–128 (IPv6).
-  public var length: UInt8
-
-  /// Parses `ADDRESS[/LENGTH]` (IPv4 dotted quad or any IPv6 text form `inet_pton` accepts).
-  ///
-  /// - Throws: ``KernelError/Kind/invalidShape`` naming the text and what is wrong with it.
-  public init(parsing text: String) throws(KernelError) {
-    let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-    let host = String(parts[0])
-    var v4 = in_addr()
-    var v6 = in6_addr()
-    if inet_pton(AF_INET, host, &v4) == 1 {
-      address = withUnsafeBytes(of: v4) { Array($0) }
-    } else if inet_pton(AF_INET6, host, &v6) == 1 {
-      address = withUnsafeBytes(of: v6) { Array($0) }
-    } else {
-      throw KernelError.invalidShape(
-        "\"\(text)\" is not an IP address or prefix; write 10.0.0.0/8, 10.1.2.3, fd00::/64 or ::1")
-    }
-    let maximum = address.count * 8
-    if parts.count == 2 {
-      guard let value = Int(parts[1]), (0...maximum).contains(value), !parts[1].hasPrefix("+") else {
-        throw KernelError.invalidShape(
-          "\"\(text)\": prefix length \"\(parts[1])\" is not a number from 0 to \(maximum)")
-      }
-      length = UInt8(value)
-    } else {
-      length = UInt8(maximum)
-    }
-    address = Self.masked(address, length: Int(length))
-  }
-
-  /// A prefix from its bytes (4 or 16), host bits cleared; nil when the sizes do not fit.
-  init?(address: [UInt8], length: Int) {
+extension IPPrefix {
+  /// A prefix from bytes and a length as the kernel reports them; nil when they do not fit.
+  init?(kernelAddress address: [UInt8], length: Int) {
     guard address.count == 4 || address.count == 16, (0...(address.count * 8)).contains(length) else {
       return nil
     }
-    self.address = Self.masked(address, length: length)
-    self.length = UInt8(length)
+    self.init(address: address, length: UInt8(length))
   }
-
-  /// Whether this is an IPv6 prefix.
-  public var isIPv6: Bool { address.count == 16 }
 
   /// The netmask in network byte order (`length` leading one bits), as flower's `*_MASK` keys carry it.
   var mask: [UInt8] {
     (0..<address.count).map { index in
       let bits = min(8, max(0, Int(length) - index * 8))
       return bits == 0 ? 0 : UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
-    }
-  }
-
-  /// `10.0.0.0/8`, `fd00::/64` (the `inet_ntop` form, as `tc filter show` prints it).
-  public var description: String {
-    var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-    let family = isIPv6 ? AF_INET6 : AF_INET
-    _ = address.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
-    let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return "\(text)/\(length)"
-  }
-
-  private static func masked(_ bytes: [UInt8], length: Int) -> [UInt8] {
-    bytes.enumerated().map { index, byte in
-      let bits = min(8, max(0, length - index * 8))
-      return bits == 0 ? 0 : byte & UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
     }
   }
 }

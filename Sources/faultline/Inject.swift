@@ -115,20 +115,14 @@ struct Inject: AsyncParsableCommand {
       if holdFor == .zero { throw CLIError(message: "--duration must be greater than 0", code: 2) }
     }
     let target = FaultTarget(interface: interface, namespace: namespace.namespace)
-    let experiment = Experiment(
+    var experiment = Experiment(
       name: name ?? "cli-\(interface)", target: target, fault: fault, traffic: traffic, duration: holdFor,
       mode: .cli)
+    experiment.shaping = try await Self.shaping(for: traffic)
 
     if dryRun {
       printDryRun(experiment)
       return
-    }
-    // The kernel side (filters, IFB) is not wired yet: applying now would fault all egress of the
-    // interface instead of the selected traffic.
-    if traffic != nil {
-      throw CLIError(
-        message: "traffic selection (--to, --port, --protocol, --direction, --exclude) is not applied to the "
-          + "kernel yet; use --dry-run to check it, or leave these flags out to fault all egress", code: 2)
     }
     let logger = makeLogger()
     let telemetry = try makeTelemetry(logger: logger)
@@ -139,8 +133,9 @@ struct Inject: AsyncParsableCommand {
       observers: [AnnotationFileObserver(writer: annotationOptions.writer, logger: logger)], logger: logger)
     let command = self
     let window = holdFor
+    let planned = experiment
     try await telemetry.whileExporting(logger: logger) {
-      try await command.hold(experiment, windows: windows, for: window)
+      try await command.hold(planned, windows: windows, for: window)
     }
   }
 
@@ -198,30 +193,97 @@ struct Inject: AsyncParsableCommand {
     }
   }
 
+  /// The kernel shapes for the flags' selection, hostnames resolved once now (`inject` holds one
+  /// window; `run` re-resolves while a window is open).
+  private static func shaping(for traffic: TrafficSelector?) async throws -> TrafficShaping? {
+    guard let traffic else { return nil }
+    var peers: [ResolvedPeer] = []
+    for peer in traffic.peers {
+      switch peer {
+      case .prefix(let prefix): peers.append(ResolvedPeer(prefix: prefix))
+      case .host(let name, let ports):
+        do {
+          peers += try await SystemHostResolver().resolve(name).map { ResolvedPeer(prefix: $0, ports: ports) }
+        } catch {
+          throw CLIError(message: "--to: \(error)", code: 4)
+        }
+      case .pods(let selector):
+        throw CLIError(message: "--to: pods (\(selector)) are peers in profiles only", code: 2)
+      }
+    }
+    guard let shaping = TrafficPlan.shaping(traffic, resolved: peers, protected: []) else {
+      throw CLIError(message: "--to: no peer resolved to an address; nothing to fault", code: 4)
+    }
+    return shaping
+  }
+
+  /// The `tc` commands equivalent to what faultline sends for `experiment`, one per line.
+  private func tcCommands(_ experiment: Experiment, netemWords: String) -> [String] {
+    let interface = experiment.target.interface
+    let prefix = "tc \(netnsPrefix(experiment.target.namespace))"
+    let shaping = experiment.shaping ?? .wholeEgress
+    var lines: [String] = []
+    switch shaping.egress {
+    case nil: break
+    case .whole:
+      lines.append("\(prefix)qdisc replace dev \(interface) root handle fa17: netem \(netemWords)")
+    case .shaped(let shape):
+      lines += NetemKernel.tcCommands(for: experiment.fault, shape: shape, interface: interface).map {
+        $0.replacingOccurrences(of: "tc ", with: prefix, options: .anchored)
+      }
+    }
+    if let ingress = shaping.ingress {
+      let ifb = NetemKernel.ingressDeviceName(for: interface)
+      let ip = "ip \(netnsPrefix(experiment.target.namespace))"
+      lines += [
+        "\(ip)link add \(ifb) type ifb", "\(ip)link set \(ifb) up",
+        "\(prefix)qdisc add dev \(interface) clsact",
+        "\(prefix)filter add dev \(interface) ingress pref \(NetemKernel.ingressFilterPriority) matchall "
+          + "action mirred egress redirect dev \(ifb)",
+      ]
+      switch ingress {
+      case .whole: lines.append("\(prefix)qdisc replace dev \(ifb) root handle fa17: netem \(netemWords)")
+      case .shaped(let shape):
+        lines += NetemKernel.tcCommands(for: experiment.fault, shape: shape, interface: ifb).map {
+          $0.replacingOccurrences(of: "tc ", with: prefix, options: .anchored)
+        }
+      }
+    }
+    return lines
+  }
+
   private func printDryRun(_ experiment: Experiment) {
     let table =
       try? experiment.fault.jitter > .zero
       ? DistributionTable.table(for: experiment.fault.distribution ?? .uniform) : nil
     let parameters = NetemParameters(experiment.fault, distribution: table)
     let options = parameters.encodedOptions()
-    let tc =
-      "tc \(netnsPrefix(experiment.target.namespace))qdisc replace dev \(experiment.target.interface) root "
-      + "handle \(formatHandle(NetemKernel.handle)) netem \(parameters.tcDescription)"
-      + (experiment.fault.distribution.map { " distribution \($0.rawValue)" } ?? "")
+    let netemWords =
+      parameters.tcDescription + (experiment.fault.distribution.map { " distribution \($0.rawValue)" } ?? "")
+    let commands = tcCommands(experiment, netemWords: netemWords)
+    let tc = commands.joined(separator: "\n         ")
     switch output {
     case .text:
       print("dry run: nothing will be changed")
       print("target:  \(experiment.target.interface) in netns \(experiment.target.namespace)")
       print("fault:   \(experiment.fault.summary)")
       print("traffic: \(trafficSummary(experiment.traffic))")
-      print(
-        "request: RTM_NEWQDISC (NLM_F_CREATE|NLM_F_REPLACE) parent root handle fa17: kind netem, "
-          + "TCA_OPTIONS \(options.count) bytes")
+      if experiment.shaping == nil || experiment.shaping == .wholeEgress {
+        print(
+          "request: RTM_NEWQDISC (NLM_F_CREATE|NLM_F_REPLACE) parent root handle fa17: kind netem, "
+            + "TCA_OPTIONS \(options.count) bytes")
+      } else {
+        let filters = commands.filter { $0.contains(" filter add ") }.count
+        print(
+          "request: RTM_NEWQDISC prio fa17: and netem fa18: (TCA_OPTIONS \(options.count) bytes), "
+            + "\(filters) RTM_NEWTFILTER flower/matchall, read back before and after")
+      }
       print("as tc:   \(tc)")
     case .json:
       printJSON([
         "dry_run": true, "interface": experiment.target.interface, "netns": "\(experiment.target.namespace)",
-        "fault": jsonObject(experiment.fault.plainFields), "tc": tc, "options_bytes": options.count,
+        "fault": jsonObject(experiment.fault.plainFields), "tc": commands.joined(separator: "\n"),
+        "tc_commands": commands, "options_bytes": options.count,
         "traffic": trafficSummary(experiment.traffic),
       ])
     }

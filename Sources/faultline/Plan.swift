@@ -3,6 +3,7 @@ import FaultAgent
 import FaultModel
 import Foundation
 import KubeTargets
+import NetemKernel
 
 /// `faultline plan`: what each profile would target now, without touching any qdisc.
 struct Plan: AsyncParsableCommand {
@@ -75,13 +76,20 @@ struct Plan: AsyncParsableCommand {
         throw CLIError(error)
       }
     }
+    let peers = await resolvePeers(loaded.profiles, settings: settings)
     for profile in loaded.profiles {
       if profile.pods != nil {
         for target in resolutions[profile.name]?.targets ?? [] {
-          entries.append(PlanEntry(profile: profile, pod: target))
+          var entry = PlanEntry(profile: profile, pod: target)
+          entry.shaping = TrafficPlan.shaping(
+            profile.traffic, resolved: peers[profile.name] ?? [], protected: [])
+          entries.append(entry)
         }
       } else {
-        entries.append(PlanEntry(profile: profile, procRoot: settings.procRoot))
+        var entry = PlanEntry(profile: profile, procRoot: settings.procRoot)
+        entry.shaping = TrafficPlan.shaping(
+          profile.traffic, resolved: peers[profile.name] ?? [], protected: [])
+        entries.append(entry)
       }
     }
     switch output {
@@ -93,6 +101,47 @@ struct Plan: AsyncParsableCommand {
       print(String(decoding: data, as: UTF8.self))
     }
     fflush(nil)
+  }
+
+  /// Each profile's peers as they resolve now: addresses as written, hostnames through the system
+  /// resolver, pods through the API server (when one is configured).
+  private func resolvePeers(_ profiles: [Profile], settings: KubeTargetsConfiguration) async -> [String:
+    [ResolvedPeer]]
+  {
+    var result: [String: [ResolvedPeer]] = [:]
+    let hosts = SystemHostResolver()
+    for profile in profiles {
+      guard let traffic = profile.traffic else { continue }
+      var peers: [ResolvedPeer] = []
+      for peer in traffic.peers {
+        switch peer {
+        case .prefix(let prefix):
+          peers.append(ResolvedPeer(prefix: prefix))
+        case .host(let name, let ports):
+          do {
+            peers += try await hosts.resolve(name).map { ResolvedPeer(prefix: $0, ports: ports) }
+          } catch {
+            note("\(profile.name): \(error)")
+          }
+        case .pods(let selector):
+          do {
+            let api = try settings.apiConfiguration()
+            let pods = try await KubeAPIClient.withClient(configuration: api, logger: makeLogger()) {
+              client in
+              try await client.listPods(PodQuery(selector: selector, nodeName: nil)).items
+            }
+            let query = PodQuery(selector: selector, nodeName: nil)
+            for pod in pods where query.matches(pod) && pod.phase == "Running" {
+              peers += pod.podIPs.compactMap { try? IPPrefix(parsing: $0) }.map { ResolvedPeer(prefix: $0) }
+            }
+          } catch {
+            note("\(profile.name): cannot list the peer pods \(selector): \(error)")
+          }
+        }
+      }
+      result[profile.name] = peers
+    }
+    return result
   }
 
   /// `faultline: plan: MESSAGE` on stderr.
@@ -107,6 +156,8 @@ private struct PlanEntry {
   var pod: Pod?
   var netns: String
   var netnsInode: UInt64?
+  /// How the traffic would be shaped with the peers resolved now (nil: none resolved yet).
+  var shaping: TrafficShaping? = .wholeEgress
 
   init(profile: Profile, pod target: ResolvedPodTarget) {
     self.profile = profile
@@ -134,6 +185,11 @@ private struct PlanEntry {
       object["pod"] = pod.qualifiedName
       object["uid"] = pod.uid
     }
+    if let traffic = profile.traffic {
+      object["traffic"] = traffic.summary
+      object["faulted"] = matches(\.faulted)
+      object["excluded"] = matches(\.excluded)
+    }
     return object
   }
 
@@ -144,7 +200,23 @@ private struct PlanEntry {
     if let netnsInode { place += " (net:[\(netnsInode)])" }
     parts.append(place)
     parts.append(profile.fault.summary)
-    if let traffic = profile.traffic { parts.append(traffic.summary) }
+    if let traffic = profile.traffic {
+      parts.append(traffic.summary)
+      let faulted = matches(\.faulted)
+      parts.append(faulted.isEmpty ? "no peer resolved yet" : "faulted: " + faulted.joined(separator: ", "))
+      let excluded = matches(\.excluded)
+      if !excluded.isEmpty { parts.append("spared: " + excluded.joined(separator: ", ")) }
+    }
     return parts.joined(separator: "  ")
+  }
+
+  /// The flower matches of both directions, as text.
+  private func matches(_ list: KeyPath<TrafficShape, [FlowMatch]>) -> [String] {
+    let shapes = [shaping?.egress?.shape, shaping?.ingress?.shape].compactMap { $0 }
+    return shapes.flatMap { shape in
+      shape[keyPath: list].map {
+        "\(shape.side == .source ? "from" : "to") \(FaultWindows.describeMatch($0))"
+      }
+    }
   }
 }

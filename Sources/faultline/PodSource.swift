@@ -52,3 +52,34 @@ struct KubePodSource: PodTargetSource {
       name: resolved.pod.name, uid: resolved.pod.uid, netnsInode: resolved.netnsInode)
   }
 }
+
+/// The addresses of peer pods (a profile's `traffic.peers` pods, Chaos Mesh `target`), on any
+/// node: listed and watched through the API server, `status.podIPs` of the Running ones.
+struct KubePodAddresses: PodAddressSource {
+  let client: KubeAPIClient
+  let logger: Logger
+
+  func watchAddresses(_ selector: PodSelector, update: @Sendable ([IPPrefix]) async -> Void) async throws {
+    let query = PodQuery(selector: selector, nodeName: nil)
+    let seed = PodSelection.seed(forProfile: selector.description)
+    var last: [IPPrefix]?
+    for try await change in client.watchPods(query) {
+      let running = change.pods.filter { query.matches($0) && $0.phase == "Running" && !$0.isTerminating }
+        .sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+      let chosen = PodSelection.choose(running, mode: selector.mode, seed: seed) { $0.uid }
+      let addresses = chosen.flatMap { pod in
+        pod.podIPs.compactMap { text -> IPPrefix? in
+          do { return try IPPrefix(parsing: text) } catch {
+            logger.warning(
+              "pod address unreadable", metadata: ["pod": "\(pod.qualifiedName)", "ip": "\(text)"])
+            return nil
+          }
+        }
+      }
+      if addresses != last {
+        last = addresses
+        await update(addresses)
+      }
+    }
+  }
+}

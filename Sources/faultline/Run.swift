@@ -64,8 +64,16 @@ struct Run: AsyncParsableCommand {
         + "changed is reported as drift.", valueName: "D"))
   var resyncInterval: String = "30s"
 
+  @Option(
+    name: .customLong("node-ip"),
+    help: ArgumentHelp(
+      "The node's own IP(s), never faulted in pods (kubelet probes come from there); repeatable. "
+        + "Default: $HOST_IP (the Downward API's status.hostIP).", valueName: "IP"))
+  var nodeIPs: [String] = []
+
   mutating func run() async throws {
     let cap = try positiveDuration(maxDuration, flag: "--max-duration")
+    let protected = try protectedPrefixes()
     let resync = try positiveDuration(resyncInterval, flag: "--resync-interval")
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: profiles, isDirectory: &isDirectory), isDirectory.boolValue
@@ -98,9 +106,11 @@ struct Run: AsyncParsableCommand {
     }
     let telemetry = try makeTelemetry(logger: logger)
     let metrics = AgentMetrics()
-    let configuration = AgentConfiguration(maxDuration: cap, resyncInterval: resync)
+    let configuration = AgentConfiguration(
+      maxDuration: cap, resyncInterval: resync, protectedPrefixes: protected)
     guard let api, let node = kube.nodeName else {
-      let agent = buildAgent(configuration, pods: nil, telemetry: telemetry, metrics: metrics, logger: logger)
+      let agent = buildAgent(
+        configuration, pods: nil, addresses: nil, telemetry: telemetry, metrics: metrics, logger: logger)
       try await Self.runGroup(
         agent, telemetry: telemetry, endpoint: endpointAddress, metrics: metrics, logger: logger)
       return
@@ -111,7 +121,8 @@ struct Run: AsyncParsableCommand {
         let pods = KubePodSource(
           resolver: PodTargetResolver(client: client, nodeName: node, procRoot: procRoot), logger: logger)
         let agent = buildAgent(
-          configuration, pods: pods, telemetry: telemetry, metrics: metrics, logger: logger)
+          configuration, pods: pods, addresses: KubePodAddresses(client: client, logger: logger),
+          telemetry: telemetry, metrics: metrics, logger: logger)
         try await Self.runGroup(
           agent, telemetry: telemetry, endpoint: endpointAddress, metrics: metrics, logger: logger)
       }
@@ -123,8 +134,8 @@ struct Run: AsyncParsableCommand {
   /// The agent as the flags describe it: the kernel, the journal, the spans, and the observers that
   /// follow every window (the shared annotation file, per-pod files, Pod patches, metrics).
   func buildAgent(
-    _ configuration: AgentConfiguration, pods: (any PodTargetSource)?, telemetry: Telemetry,
-    metrics: AgentMetrics, logger: Logger
+    _ configuration: AgentConfiguration, pods: (any PodTargetSource)?, addresses: (any PodAddressSource)?,
+    telemetry: Telemetry, metrics: AgentMetrics, logger: Logger
   ) -> AgentService {
     var observers: [any WindowObserver] = [
       AnnotationFileObserver(writer: annotationOptions.writer, logger: logger), metrics,
@@ -142,7 +153,7 @@ struct Run: AsyncParsableCommand {
     return AgentService(
       configuration: configuration, windows: windows,
       profiles: ProfileDirectoryFeed(directory: profiles, logger: logger),
-      targets: AgentService.TargetSources(pods: pods), logger: logger)
+      targets: AgentService.TargetSources(pods: pods, podAddresses: addresses), logger: logger)
   }
 
   /// Runs the agent, the exporter and the HTTP endpoint as one service group until SIGTERM/SIGINT.
@@ -166,6 +177,18 @@ struct Run: AsyncParsableCommand {
       try await group.run()
     } catch {
       throw CLIError(error)
+    }
+  }
+
+  /// `--node-ip`, else `HOST_IP`: the addresses kubelet probes come from.
+  private func protectedPrefixes() throws -> [IPPrefix] {
+    let texts =
+      nodeIPs.isEmpty
+      ? (ProcessInfo.processInfo.environment["HOST_IP"].map { [$0] } ?? []) : nodeIPs
+    return try texts.filter { !$0.isEmpty }.map { text in
+      do { return try IPPrefix(parsing: text) } catch {
+        throw CLIError(message: "--node-ip: \(error)", code: 2)
+      }
     }
   }
 

@@ -17,6 +17,7 @@ struct AgentHarness: Sendable {
   let metrics = AgentMetrics()
   let profiles: ScriptedProfileFeed
   let pods = ScriptedPodSource()
+  let hosts = ScriptedHostResolver()
   let directory: String
   let journal: Journal
   let windows: FaultWindows
@@ -49,7 +50,8 @@ struct AgentHarness: Sendable {
       observers: observers, logger: logger)
     agent = AgentService(
       configuration: configuration, windows: windows, profiles: profiles,
-      targets: AgentService.TargetSources(pods: pods), clock: clock, logger: logger)
+      targets: AgentService.TargetSources(pods: pods, podAddresses: pods), hosts: hosts, clock: clock,
+      logger: logger)
   }
 
   /// Runs the agent while `body` runs, then shuts it down gracefully and waits for it to finish.
