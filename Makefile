@@ -45,9 +45,9 @@ vm-test: build
 	@echo "==> privileged suite in the real-kernel VM (this host's kernel has no sch_netem)"
 	@mkdir -p .build-vm/out
 	scripts/vm-test --timeout 2400 -- $(XCTEST) --testing-library swift-testing \
-	  --filter RealKernel --filter PodResolutionVMTests --filter PodDaemonVMTests \
+	  --filter RealKernel --filter PodResolutionVMTests --filter PodDaemonVMTests --filter ChaosMeshTargetVMTests \
 	  | tee .build-vm/out/vm-test.log
-	@for suite in RealKernel PodResolutionVMTests PodDaemonVMTests; do \
+	@for suite in RealKernel PodResolutionVMTests PodDaemonVMTests ChaosMeshTargetVMTests; do \
 	  grep -q "Suite $$suite passed" .build-vm/out/vm-test.log || { echo "vm-test: $$suite did not pass"; exit 1; }; \
 	done
 

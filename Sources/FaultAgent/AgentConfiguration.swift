@@ -20,8 +20,7 @@ public struct AgentConfiguration: Sendable {
   /// How many times each revert is tried at shutdown before its journal entry is left for the next
   /// start (or the preStop hook's `faultline revert --all`).
   public var shutdownRevertAttempts: Int
-  /// Addresses never faulted in pods' namespaces (DaemonSet mode): the node's own IPs, from which
-  /// the kubelet probes (`--node-ip`, `HOST_IP` from the Downward API's `status.hostIP`). A profile
+  /// Addresses never faulted: the node's own IPs, from which the kubelet probes (`--node-ip`, `HOST_IP` from the Downward API's `status.hostIP`). A profile
   /// turns this off with `traffic.protectNode: false`.
   public var protectedPrefixes: [IPPrefix]
   /// How often hostname peers are resolved again while a window is open (default 30s; the system

@@ -192,9 +192,16 @@ public actor AgentService: Service {
     }
     for profile in changes.retuned {
       logger.info(
-        "profile fault changed; re-applying in place",
-        metadata: ["profile": "\(profile.name)", "fault": "\(profile.fault.summary)"])
+        "profile fault or peers changed; re-applying in place",
+        metadata: [
+          "profile": "\(profile.name)", "fault": "\(profile.fault.summary)",
+          "traffic": "\(profile.traffic?.summary ?? "all egress")",
+        ])
       runners[profile.name]?.profile = profile
+      // Address peers are known at once; the open window's shapes follow on the next step.
+      if runners[profile.name]?.peers != nil {
+        runners[profile.name]?.peers = PeerResolution.fixedPeers(profile.traffic)
+      }
     }
     for profile in changes.started {
       logger.info(
@@ -393,9 +400,9 @@ public actor AgentService: Service {
         continue
       }
       for (key, target) in targets {
-        let protected =
-          target.pod != nil && (runner.profile.traffic?.protectNode ?? true)
-          ? configuration.protectedPrefixes : []
+        // Probes come from the node's IP into a pod, whether the agent reached in (DaemonSet) or runs
+        // beside the app (sidecar).
+        let protected = (runner.profile.traffic?.protectNode ?? true) ? configuration.protectedPrefixes : []
         // Peers that resolved to no address yet: nothing to shape.
         guard let shaping = TrafficPlan.shaping(runner.profile.traffic, resolved: peers, protected: protected)
         else { continue }

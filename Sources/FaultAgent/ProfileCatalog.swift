@@ -10,7 +10,8 @@ public struct ProfileCatalog: Sendable {
   public struct Changes: Sendable, Hashable {
     /// New profiles, and restarted ones (their old windows close first), by name.
     public var started: [Profile] = []
-    /// Profiles whose fault alone changed: open windows are re-applied in place.
+    /// Profiles whose fault or address peers alone changed: open windows are re-applied in place (or
+    /// only their filters replaced).
     public var retuned: [Profile] = []
     /// Names of profiles that are gone, or restarted.
     public var stopped: [String] = []
@@ -63,7 +64,7 @@ public struct ProfileCatalog: Sendable {
       if !Self.sameWindows(old, new) {
         changes.stopped.append(name)
         changes.started.append(new)
-      } else if old.fault != new.fault {
+      } else if old.fault != new.fault || old.traffic != new.traffic {
         changes.retuned.append(new)
       }
     }
@@ -74,9 +75,19 @@ public struct ProfileCatalog: Sendable {
     return changes
   }
 
-  /// Whether two versions of a profile open the same windows on the same targets.
+  /// Whether two versions of a profile open the same windows on the same targets, and follow the
+  /// same kind of peers: peers written as addresses can change in place (only filters change), a
+  /// change involving hostnames or pods restarts the profile so that the new ones are followed.
   static func sameWindows(_ a: Profile, _ b: Profile) -> Bool {
     a.schedule == b.schedule && a.duration == b.duration && a.timeZone == b.timeZone && a.target == b.target
       && a.pods == b.pods
+      && (a.traffic == b.traffic || (!hasDynamicPeers(a.traffic) && !hasDynamicPeers(b.traffic)))
+  }
+
+  private static func hasDynamicPeers(_ traffic: TrafficSelector?) -> Bool {
+    traffic?.peers.contains {
+      if case .prefix = $0 { return false }
+      return true
+    } ?? false
   }
 }

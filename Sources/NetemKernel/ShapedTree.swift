@@ -158,8 +158,13 @@ struct FlowerFilter: Hashable, CustomStringConvertible {
       v6
       ? (source ? (Key.ipv6Src, Key.ipv6SrcMask) : (Key.ipv6Dst, Key.ipv6DstMask))
       : (source ? (Key.ipv4Src, Key.ipv4SrcMask) : (Key.ipv4Dst, Key.ipv4DstMask))
-    out.attribute(addressKey) { $0.append(contentsOf: match.prefix.address) }
-    out.attribute(maskKey) { $0.append(contentsOf: match.prefix.mask) }
+    // A /0 sends no address at all, as `tc` does for a filter without dst_ip: with the key present
+    // flower requires the packet's address type to be dissected, and with an all-zero mask the
+    // dissector never looks at addresses, so the filter would match nothing.
+    if match.prefix.length > 0 {
+      out.attribute(addressKey) { $0.append(contentsOf: match.prefix.address) }
+      out.attribute(maskKey) { $0.append(contentsOf: match.prefix.mask) }
+    }
     if let ports = match.ports {
       if ports.lower == ports.upper {
         let key =
@@ -280,7 +285,7 @@ struct FlowerFilter: Hashable, CustomStringConvertible {
       "flower",
     ]
     if let proto = match.ipProtocol { words += ["ip_proto", proto.tcWord(ipv6: v6)] }
-    words += [source ? "src_ip" : "dst_ip", match.prefix.description]
+    if match.prefix.length > 0 { words += [source ? "src_ip" : "dst_ip", match.prefix.description] }
     if let ports = match.ports { words += [source ? "src_port" : "dst_port", ports.tcText] }
     words += ["classid", formatHandle(classid)]
     return words.joined(separator: " ")

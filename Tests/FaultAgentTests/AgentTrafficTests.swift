@@ -128,3 +128,23 @@ import Testing
     }
   }
 }
+
+@Suite struct AgentTrafficReloadTests {
+  func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
+
+  @Test func editingAProfilesAddressPeersOnlyChangesTheFilters() async throws {
+    @Sendable func yaml(_ peer: String) -> String {
+      "name: moving\ntarget: {interface: eth0}\ntraffic: {peers: [\(peer)]}\nnetem: {delay: 40ms}\n"
+    }
+    let harness = try AgentHarness(profiles: ["m.yaml": yaml("10.0.0.2")])
+    try await harness.run { h in
+      #expect(
+        await eventually { h.kernel.root("eth0")?.shape?.faulted == [FlowMatch(prefix: prefix("10.0.0.2"))] })
+      h.profiles.send(loadProfiles(["m.yaml": yaml("10.0.0.3")]))
+      #expect(
+        await eventually { h.kernel.root("eth0")?.shape?.faulted == [FlowMatch(prefix: prefix("10.0.0.3"))] })
+      #expect(h.kernel.calls(.apply).count == 1 && h.kernel.calls(.revert).isEmpty, "no gap")
+      #expect(h.kernel.calls(.reshape).count == 1)
+    }
+  }
+}

@@ -103,7 +103,7 @@ func withTimeout<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () 
 func podJSON(
   _ name: String, namespace: String = "default", uid: String, node: String = "node-1",
   phase: String = "Running",
-  labels: [String: String] = [:], hostNetwork: Bool = false
+  labels: [String: String] = [:], hostNetwork: Bool = false, podIP: String = "10.244.0.7"
 ) -> [String: Any] {
   var spec: [String: Any] = [
     "nodeName": node, "containers": [["name": "app", "image": "registry.k8s.io/pause:3.9"]],
@@ -117,7 +117,7 @@ func podJSON(
       "creationTimestamp": "2024-05-01T10:00:00Z",
     ],
     "spec": spec,
-    "status": ["phase": phase, "podIP": "10.244.0.7", "hostIP": "172.18.0.2"],
+    "status": ["phase": phase, "podIP": podIP, "podIPs": [["ip": podIP]], "hostIP": "172.18.0.2"],
   ]
 }
 

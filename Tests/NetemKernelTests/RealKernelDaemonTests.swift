@@ -4,29 +4,6 @@ import Testing
 /// `faultline run` on the real kernel: scheduled windows, graceful shutdown, crash recovery.
 extension RealKernel {
   @Suite struct RealKernelDaemonTests {
-    /// A fresh directory under the temporary directory.
-    private func makeDirectory(_ prefix: String) throws -> String {
-      let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString)"
-      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-      return path
-    }
-
-    /// Starts `faultline run`, its stderr (the logs) going to `log`.
-    private func startDaemon(
-      profiles: String, state: String, log: String, extra: [String] = [], environment: [String: String] = [:]
-    ) throws -> Process {
-      _ = FileManager.default.createFile(atPath: log, contents: nil)
-      let process = Process()
-      process.executableURL = URL(fileURLWithPath: faultlineBinary)
-      process.arguments =
-        ["run", "--profiles", profiles, "--state-dir", state, "--annotations", state + "/annotations"] + extra
-      process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-      process.standardOutput = FileHandle.nullDevice
-      process.standardError = FileHandle(forWritingAtPath: log)
-      try process.run()
-      return process
-    }
-
     private func profile(
       _ name: String, netns: String, schedule: String? = nil, duration: String? = nil,
       netem: String = "delay: 50ms"
@@ -37,16 +14,6 @@ extension RealKernel {
       text += "target:\n  interface: va\n  netns: \(netns)\nnetem:\n"
       for line in netem.split(separator: ";") { text += "  \(line.trimmingCharacters(in: .whitespaces))\n" }
       return text
-    }
-
-    /// Polls `condition` every 20 ms for up to `seconds`; the time it took, or nil.
-    private func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Double? {
-      let start = Date()
-      while Date().timeIntervalSince(start) < seconds {
-        if condition() { return Date().timeIntervalSince(start) }
-        Thread.sleep(forTimeInterval: 0.02)
-      }
-      return nil
     }
 
     private func hasNetem(_ net: TestNetwork) -> Bool {

@@ -8,7 +8,7 @@ import Testing
 /// Two peers behind one interface: `va` in namespace `a` (192.0.2.1, 2001:db8::1) is joined to `vb`
 /// in namespace `b`, which holds two addresses per family (peer 1: 192.0.2.2, 2001:db8::2; peer 2:
 /// 192.0.2.3, 2001:db8::3) and one UDP echo server on all four, ports 7777 and 7778.
-private final class TwoPeerNetwork {
+final class TwoPeerNetwork {
   let a: String
   let b: String
   static let peers4 = ["192.0.2.2", "192.0.2.3"]

@@ -159,6 +159,19 @@ import Testing
     #expect(FlowerFilter.decode(message: dumpMessage(handle: 0, info: filters[0].info, options: [])) == nil)
   }
 
+  @Test func aZeroLengthPrefixSendsNoAddressKeyAsTcDoes() throws {
+    // With TCA_FLOWER_KEY_IPV4_DST present flower requires an IPv4 address type, which the dissector
+    // sets only when some mask covers addresses: an all-zero mask would match nothing (seen in the VM).
+    let filter = FlowerFilter(
+      pref: 1000, match: FlowMatch(prefix: try prefix("0.0.0.0/0")), side: .destination, classid: 0xFA17_0002)
+    var expected = NetlinkWriter()
+    expected.attribute(1) { $0.append(UInt32(0xFA17_0002)) }  // TCA_FLOWER_CLASSID
+    expected.attribute(22) { $0.append(UInt32(0)) }  // TCA_FLOWER_FLAGS
+    expected.attribute(8) { $0.append(UInt16(0x0800).bigEndian) }  // TCA_FLOWER_KEY_ETH_TYPE
+    #expect(filter.encodedOptions() == expected.bytes)
+    #expect(!filter.tcArguments.contains("dst_ip"))
+  }
+
   @Test func aZeroLengthPrefixReadsBackThoughTheKernelOmitsItsKey() throws {
     let filter = FlowerFilter(
       pref: 1000, match: FlowMatch(prefix: try prefix("0.0.0.0/0")), side: .destination, classid: 0xFA17_0002)
