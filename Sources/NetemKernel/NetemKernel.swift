@@ -94,6 +94,9 @@ public enum TargetInspection: Sendable, Hashable {
 /// ``handle``) is replaced; a foreign one is replaced only with `force`, and then saved so revert can
 /// put it back.
 public struct NetemKernel: Sendable {
+  /// How many netlink requests (round trips) this process has sent so far, for the benchmarks.
+  public static var netlinkRequestsSent: Int { NetlinkSocket.requestsSent.load(ordering: .relaxed) }
+
   /// faultline's reserved qdisc handle, `fa17:`.
   public static let handle: UInt32 = 0xFA17_0000
 

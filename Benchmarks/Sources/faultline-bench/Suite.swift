@@ -117,6 +117,11 @@ func runSuite(_ options: Options, where side: String) async throws {
           single.target(0), iterations: max(20, iterations / 5), warmup: max(5, warmup / 5))
       }
     }
+    if options.wants("targeted") {
+      await record("targeted") {
+        try await TargetedFigure.measure(single, kernel: kernel, iterations: iterations, warmup: warmup)
+      }
+    }
     if options.wants("fanout") {
       await record("fanout") {
         let many = try BenchNamespaces(count: options.fanout, prefix: "flf")
