@@ -397,7 +397,7 @@ extension NetlinkSocket {
     let info = priority.map { UInt32($0) << 16 } ?? 0
     let replies = try request(
       "RTM_GETTFILTER dump for \(interface)", type: Int32(RTM_GETTFILTER), flags: NLM_F_DUMP,
-      header: ingressFilterTcmsg(ifindex: ifindex, parent: parent, info: info), attributes: [], dump: true)
+      header: tcmsg(ifindex: ifindex, parent: parent, info: info), attributes: [], dump: true)
     return replies.compactMap { IngressFilterRecord(message: $0) }.filter {
       $0.ifindex == ifindex && (priority == nil || $0.priority == priority)
     }
@@ -427,7 +427,7 @@ extension NetlinkSocket {
       try request(
         "RTM_NEWTFILTER matchall pref \(priority) on \(interface) → \(ifb.name)", type: Int32(RTM_NEWTFILTER),
         flags: NLM_F_CREATE | NLM_F_EXCL,
-        header: ingressFilterTcmsg(
+        header: tcmsg(
           ifindex: ifindex, handle: handle, parent: IngressHook.ingressFilterParent,
           info: IngressHook.filterInfo(priority: priority)),
         attributes: [
@@ -446,7 +446,7 @@ extension NetlinkSocket {
     do throws(KernelError) {
       try request(
         "RTM_DELTFILTER pref \(priority) on \(interface)", type: Int32(RTM_DELTFILTER), flags: 0,
-        header: ingressFilterTcmsg(
+        header: tcmsg(
           ifindex: ifindex, parent: IngressHook.ingressFilterParent,
           info: IngressHook.filterInfo(priority: priority)),
         attributes: [])
@@ -454,19 +454,6 @@ extension NetlinkSocket {
       // Already gone.
     }
   }
-}
-
-/// `struct tcmsg` of a filter request: `tcm_info` carries its priority and protocol.
-func ingressFilterTcmsg(ifindex: Int32, handle: UInt32 = 0, parent: UInt32, info: UInt32) -> [UInt8] {
-  var w = NetlinkWriter()
-  w.append(UInt8(AF_UNSPEC))
-  w.append(UInt8(0))
-  w.append(UInt16(0))
-  w.append(ifindex)
-  w.append(handle)
-  w.append(parent)
-  w.append(info)
-  return w.bytes
 }
 
 extension IngressFilterRecord {

@@ -127,11 +127,7 @@ public struct NetemKernel: Sendable {
     _ fault: NetemFault, to target: FaultTarget, expectedInode: UInt64? = nil, force: Bool = false,
     prepare: @escaping @Sendable (ApplyPlan) throws -> Void = { _ in }
   ) async throws -> ApplyReport {
-    let fault = try fault.validated()
-    try Capabilities.require(
-      CapabilitySet.needed(for: target.namespace, modifies: true), for: "applying netem to \(target)")
-    let table = try fault.jitter > .zero ? DistributionTable.table(for: fault.distribution ?? .uniform) : nil
-    let requested = NetemParameters(fault, distribution: table)
+    let requested = try requestedParameters(fault, for: target)
     let logger = logger
     return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
       try Self.check(identity, expectedInode: expectedInode)
@@ -298,6 +294,16 @@ public struct NetemKernel: Sendable {
       }
       return (identity, statuses)
     }
+  }
+
+  /// `fault` validated and in kernel units (its distribution table included), after checking the
+  /// capabilities that changing `target` needs: what every apply does before entering the namespace.
+  func requestedParameters(_ fault: NetemFault, for target: FaultTarget) throws -> NetemParameters {
+    let fault = try fault.validated()
+    try Capabilities.require(
+      CapabilitySet.needed(for: target.namespace, modifies: true), for: "applying netem to \(target)")
+    let table = try fault.jitter > .zero ? DistributionTable.table(for: fault.distribution ?? .uniform) : nil
+    return NetemParameters(fault, distribution: table)
   }
 
   /// The namespace identity and interface index of a target, checking both exist.

@@ -36,12 +36,8 @@ extension NetemKernel {
     _ fault: NetemFault, shape: TrafficShape, to target: FaultTarget, expectedInode: UInt64? = nil,
     force: Bool = false, prepare: @escaping @Sendable (ApplyPlan) throws -> Void = { _ in }
   ) async throws -> ApplyReport {
-    let fault = try fault.validated()
     try shape.validate()
-    try Capabilities.require(
-      CapabilitySet.needed(for: target.namespace, modifies: true), for: "applying netem to \(target)")
-    let table = try fault.jitter > .zero ? DistributionTable.table(for: fault.distribution ?? .uniform) : nil
-    let requested = NetemParameters(fault, distribution: table)
+    let requested = try requestedParameters(fault, for: target)
     let logger = logger
     return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
       try Self.check(identity, expectedInode: expectedInode)

@@ -18,24 +18,6 @@ struct ChaosMeshTargetVMTests {
     ProcessInfo.processInfo.environment["FAULTLINE_KUBE_BIN"] ?? ProcessInfo.processInfo.environment[
       "FAULTLINE_BIN"] ?? "\(repoRoot)/.build/debug/faultline"
 
-  @discardableResult
-  func sh(_ arguments: [String]) throws -> String {
-    let result = try runProcess(arguments)
-    guard result.status == 0 else {
-      throw TestFailure("\(arguments.joined(separator: " ")): \(result.status) \(result.stderr)")
-    }
-    return result.stdout
-  }
-
-  func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Double? {
-    let start = Date()
-    while Date().timeIntervalSince(start) < seconds {
-      if condition() { return Date().timeIntervalSince(start) }
-      Thread.sleep(forTimeInterval: 0.05)
-    }
-    return nil
-  }
-
   /// Median UDP RTT (ms) from the pod to `peer`.
   func rtt(_ netns: String, _ peer: String) throws -> Double {
     let out = try sh([

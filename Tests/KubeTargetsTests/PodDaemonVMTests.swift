@@ -41,15 +41,6 @@ struct PodDaemonVMTests {
     return FakePod(netns: name, pid: pid)
   }
 
-  @discardableResult
-  func sh(_ arguments: [String]) throws -> String {
-    let result = try runProcess(arguments)
-    guard result.status == 0 else {
-      throw TestFailure("\(arguments.joined(separator: " ")): \(result.status) \(result.stderr)")
-    }
-    return result.stdout
-  }
-
   /// `tc qdisc show dev eth0` inside the pod's namespace.
   func qdiscs(_ pod: FakePod) -> String {
     (try? runProcess(["ip", "netns", "exec", pod.netns, "tc", "qdisc", "show", "dev", "eth0"]).stdout) ?? ""
@@ -68,16 +59,6 @@ struct PodDaemonVMTests {
       return String(line.dropFirst("chaos.experiment/active=".count)).replacingOccurrences(of: "\"", with: "")
     }
     return ""
-  }
-
-  /// Polls `condition` every 50 ms for up to `seconds`; the time it took, or nil.
-  func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Double? {
-    let start = Date()
-    while Date().timeIntervalSince(start) < seconds {
-      if condition() { return Date().timeIntervalSince(start) }
-      Thread.sleep(forTimeInterval: 0.05)
-    }
-    return nil
   }
 
   @Test func runPutsNetemOnEverySelectedPodFollowsPodsThatComeAndGoAndRevertsOnSigterm() throws {

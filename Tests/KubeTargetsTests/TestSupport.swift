@@ -253,3 +253,23 @@ let testLogger: Logger = {
   logger.logLevel = .error
   return logger
 }()
+
+/// Runs a command that must succeed; its stdout.
+@discardableResult
+func sh(_ arguments: [String]) throws -> String {
+  let result = try runProcess(arguments)
+  guard result.status == 0 else {
+    throw TestFailure("\(arguments.joined(separator: " ")): \(result.status) \(result.stderr)")
+  }
+  return result.stdout
+}
+
+/// Polls `condition` every 50 ms for up to `seconds`; the time it took, or nil.
+func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Double? {
+  let start = Date()
+  while Date().timeIntervalSince(start) < seconds {
+    if condition() { return Date().timeIntervalSince(start) }
+    Thread.sleep(forTimeInterval: 0.05)
+  }
+  return nil
+}

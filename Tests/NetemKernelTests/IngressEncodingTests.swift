@@ -51,7 +51,7 @@ import Testing
     #expect(info >> 16 == 0xFA17)
     #expect(withUnsafeBytes(of: info) { Array($0) } == [0x00, 0x03, 0x17, 0xFA])
     // struct tcmsg: family, 3 pad bytes, ifindex, handle, parent, info.
-    let header = ingressFilterTcmsg(
+    let header = tcmsg(
       ifindex: 5, handle: 0xFA17, parent: IngressHook.ingressFilterParent, info: info)
     #expect(
       header == [
@@ -110,19 +110,19 @@ import Testing
       }
     }
     options.attribute(4) { $0.append(UInt64(0)) }  // TCA_MATCHALL_PCNT
-    let tcmsg = ingressFilterTcmsg(
+    let header = tcmsg(
       ifindex: 3, handle: 0xFA17, parent: IngressHook.ingressFilterParent,
       info: IngressHook.filterInfo(priority: 64023))
     var message = NetlinkWriter()
     var attributes = NetlinkWriter()
     attributes.attribute(1) { for b in Array("matchall".utf8) + [0] { $0.append(b) } }
     attributes.attribute(2 | MatchallRedirect.nested) { $0.append(contentsOf: options.bytes) }
-    message.append(UInt32(16 + tcmsg.count + attributes.bytes.count))
+    message.append(UInt32(16 + header.count + attributes.bytes.count))
     message.append(UInt16(44))  // RTM_NEWTFILTER
     message.append(UInt16(0))
     message.append(UInt32(1))
     message.append(UInt32(0))
-    message.append(contentsOf: tcmsg + attributes.bytes)
+    message.append(contentsOf: header + attributes.bytes)
     let record = try #require(IngressFilterRecord(message: message.bytes))
     #expect(record.ifindex == 3)
     #expect(record.handle == 0xFA17)
