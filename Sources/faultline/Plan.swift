@@ -28,6 +28,7 @@ struct Plan: AsyncParsableCommand {
   var profiles: String
 
   @OptionGroup var kubeOptions: KubeOptions
+  @OptionGroup var nodeIPOptions: NodeIPOptions
 
   @Option(help: "Output format: text (one line per target) or json (an array).")
   var output: OutputFormat = .text
@@ -77,18 +78,20 @@ struct Plan: AsyncParsableCommand {
       }
     }
     let peers = await resolvePeers(loaded.profiles, settings: settings)
+    let node = try nodeIPOptions.protectedPrefixes()
+    func protected(_ profile: Profile) -> [IPPrefix] { (profile.traffic?.protectNode ?? true) ? node : [] }
     for profile in loaded.profiles {
       if profile.pods != nil {
         for target in resolutions[profile.name]?.targets ?? [] {
           var entry = PlanEntry(profile: profile, pod: target)
           entry.shaping = TrafficPlan.shaping(
-            profile.traffic, resolved: peers[profile.name] ?? [], protected: [])
+            profile.traffic, resolved: peers[profile.name] ?? [], protected: protected(profile))
           entries.append(entry)
         }
       } else {
         var entry = PlanEntry(profile: profile, procRoot: settings.procRoot)
         entry.shaping = TrafficPlan.shaping(
-          profile.traffic, resolved: peers[profile.name] ?? [], protected: [])
+          profile.traffic, resolved: peers[profile.name] ?? [], protected: protected(profile))
         entries.append(entry)
       }
     }
@@ -185,8 +188,8 @@ private struct PlanEntry {
       object["pod"] = pod.qualifiedName
       object["uid"] = pod.uid
     }
-    if let traffic = profile.traffic {
-      object["traffic"] = traffic.summary
+    if let traffic = profile.traffic { object["traffic"] = traffic.summary }
+    if profile.traffic != nil || isShaped {
       object["faulted"] = matches(\.faulted)
       object["excluded"] = matches(\.excluded)
     }
@@ -200,8 +203,8 @@ private struct PlanEntry {
     if let netnsInode { place += " (net:[\(netnsInode)])" }
     parts.append(place)
     parts.append(profile.fault.summary)
-    if let traffic = profile.traffic {
-      parts.append(traffic.summary)
+    if let traffic = profile.traffic { parts.append(traffic.summary) }
+    if profile.traffic != nil || isShaped {
       let faulted = matches(\.faulted)
       parts.append(faulted.isEmpty ? "no peer resolved yet" : "faulted: " + faulted.joined(separator: ", "))
       let excluded = matches(\.excluded)
@@ -209,6 +212,9 @@ private struct PlanEntry {
     }
     return parts.joined(separator: "  ")
   }
+
+  /// Whether the fault goes through a prio tree (a selection, or the node spared).
+  private var isShaped: Bool { shaping?.egress?.shape != nil || shaping?.ingress?.shape != nil }
 
   /// The flower matches of both directions, as text.
   private func matches(_ list: KeyPath<TrafficShape, [FlowMatch]>) -> [String] {

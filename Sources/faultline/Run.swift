@@ -64,16 +64,11 @@ struct Run: AsyncParsableCommand {
         + "changed is reported as drift.", valueName: "D"))
   var resyncInterval: String = "30s"
 
-  @Option(
-    name: .customLong("node-ip"),
-    help: ArgumentHelp(
-      "The node's own IP(s), never faulted in pods (kubelet probes come from there); repeatable. "
-        + "Default: $HOST_IP (the Downward API's status.hostIP).", valueName: "IP"))
-  var nodeIPs: [String] = []
+  @OptionGroup var nodeIPOptions: NodeIPOptions
 
   mutating func run() async throws {
     let cap = try positiveDuration(maxDuration, flag: "--max-duration")
-    let protected = try protectedPrefixes()
+    let protected = try nodeIPOptions.protectedPrefixes()
     let resync = try positiveDuration(resyncInterval, flag: "--resync-interval")
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: profiles, isDirectory: &isDirectory), isDirectory.boolValue
@@ -177,18 +172,6 @@ struct Run: AsyncParsableCommand {
       try await group.run()
     } catch {
       throw CLIError(error)
-    }
-  }
-
-  /// `--node-ip`, else `HOST_IP`: the addresses kubelet probes come from.
-  private func protectedPrefixes() throws -> [IPPrefix] {
-    let texts =
-      nodeIPs.isEmpty
-      ? (ProcessInfo.processInfo.environment["HOST_IP"].map { [$0] } ?? []) : nodeIPs
-    return try texts.filter { !$0.isEmpty }.map { text in
-      do { return try IPPrefix(parsing: text) } catch {
-        throw CLIError(message: "--node-ip: \(error)", code: 2)
-      }
     }
   }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import FaultAgent
 import FaultModel
 import KubeTargets
@@ -124,6 +125,28 @@ struct TrafficOptions: ParsableArguments {
       return try TrafficSelector(flags: flags)
     } catch {
       throw CLIError(message: error.description, code: 2)
+    }
+  }
+}
+
+/// `--node-ip IP` (repeatable, default `HOST_IP`): the node's own addresses, never faulted, so kubelet
+/// probes keep passing.
+struct NodeIPOptions: ParsableArguments {
+  @Option(
+    name: .customLong("node-ip"),
+    help: ArgumentHelp(
+      "The node's own IP(s), never faulted (kubelet probes come from there); repeatable. "
+        + "Default: $HOST_IP (the Downward API's status.hostIP).", valueName: "IP"))
+  var nodeIPs: [String] = []
+
+  /// `--node-ip`, else `HOST_IP`, as prefixes.
+  func protectedPrefixes() throws -> [IPPrefix] {
+    let texts =
+      nodeIPs.isEmpty ? (ProcessInfo.processInfo.environment["HOST_IP"].map { [$0] } ?? []) : nodeIPs
+    return try texts.filter { !$0.isEmpty }.map { text in
+      do { return try IPPrefix(parsing: text) } catch {
+        throw CLIError(message: "--node-ip: \(error)", code: 2)
+      }
     }
   }
 }

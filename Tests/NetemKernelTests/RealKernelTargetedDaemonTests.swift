@@ -159,5 +159,30 @@ extension RealKernel {
       #expect(!tcText(net).contains("prio") && !tcText(net).contains("flower"), "\(tcText(net))")
       #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/active").isEmpty)
     }
+
+    @Test func bothDirectionsDelayTheRequestAndTheReplyOfTheSelectedPeerOnly() throws {
+      let net = try TwoPeerNetwork()
+      defer { net.close() }
+      let profiles = try makeDirectory("fl-both")
+      let state = try makeDirectory("fl-state")
+      try write(
+        aimed(net, peers: ["192.0.2.3", "2001:db8::3"], direction: "both", delay: "40ms"), to: profiles)
+      let log = state + "/daemon.log"
+      let daemon = try startDaemon(profiles: profiles, state: state, log: log)
+      defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+      let applied = waitFor(60) { tcText(net).contains("mirred") && tcText(net).contains("prio") }
+      #expect(applied != nil, "\(tcText(net))")
+      let selected = try net.probe("192.0.2.3")
+      let selected6 = try net.probe("2001:db8::3")
+      let other = try net.probe("192.0.2.2")
+      print(
+        String(
+          format: "measured: both directions, 40 ms each way to peer 2: %.2f ms (v6 %.2f ms); peer 1 %.2f ms",
+          selected.median, selected6.median, other.median))
+      #expect(selected.median > 70 && selected6.median > 70, "the request and the reply are both delayed")
+      #expect(other.median < 20)
+      stop(daemon, log: log)
+      #expect(!links(net).contains(": fl-") && !tcText(net).contains("prio"), "\(links(net))\n\(tcText(net))")
+    }
   }
 }
