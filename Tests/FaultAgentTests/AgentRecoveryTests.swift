@@ -176,4 +176,32 @@ import Testing
       #expect(await eventually { h.netem() != nil })
     }
   }
+
+  @Test func theResyncRevertsOrphansThatAppearLaterAndLeavesALiveOwnersExpiredFaultToIt() async throws {
+    let kernel = InMemoryKernel(currentInterfaces: ["eth0", "eth1", "eth2"])
+    let harness = try AgentHarness(profiles: [:], kernel: kernel)
+    try await harness.run { h in
+      await h.settle()
+      // A `faultline inject` killed with -9 while the agent runs leaves this behind.
+      h.kernel.setRoot(
+        .faultline(NetemParameters(delayFault(.milliseconds(10)), distribution: nil)), interface: "eth1",
+        in: 1)
+      try h.journal.record(Self.orphan(id: "lateorphan", interface: "eth1"))
+      // Another faultline that is alive (PID 1 plays it) holds a fault past its end: its owner's job.
+      h.kernel.setRoot(
+        .faultline(NetemParameters(delayFault(.milliseconds(20)), distribution: nil)), interface: "eth2",
+        in: 1)
+      var live = Self.orphan(id: "liveowner", interface: "eth2")
+      live.pid = 1
+      live.processStart = try #require(Journal.processStartTime(1))
+      live.expiresAt = h.clock.now.addingTimeInterval(-600)
+      try h.journal.record(live)
+      await h.advance(by: .seconds(30), step: .seconds(5))
+      #expect(await eventually { h.netem("eth1") == nil }, "the orphan is reverted at the next resync")
+      #expect(h.netem("eth2") != nil, "a live owner's fault is left to it")
+      #expect(h.journal.entries().map(\.id) == ["liveowner"])
+    }
+    let reverts = harness.spans("chaos.revert").filter { $0.string("chaos.experiment.id") == "lateorphan" }
+    #expect(reverts.first?.string("chaos.experiment.revert.reason") == "crash_recovery")
+  }
 }
