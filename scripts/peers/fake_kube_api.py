@@ -363,13 +363,11 @@ def make_handler(store: Store, required_token: str | None):
                 self.send_json(200, store.list(matches))
 
         def watch(self, query: dict, matches: Matcher) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
             timeout = float(query.get("timeoutSeconds") or 1800)
             deadline = time.monotonic() + timeout
             requested = query.get("resourceVersion", "")
+            # The starting point is taken before the headers go out: a client that sees the 200 and
+            # then changes a pod must see that change on this watch, as with the real API server.
             try:
                 with store.condition:
                     generation = store.watch_generation
@@ -390,6 +388,10 @@ def make_handler(store: Store, required_token: str | None):
                                     ),
                                 }
                             ]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
                 for event in initial:
                     self.write_chunk((json.dumps(event) + "\n").encode())
                     if event["type"] == "ERROR":
