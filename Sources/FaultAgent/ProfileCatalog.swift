@@ -81,13 +81,7 @@ public struct ProfileCatalog: Sendable {
   static func sameWindows(_ a: Profile, _ b: Profile) -> Bool {
     a.schedule == b.schedule && a.duration == b.duration && a.timeZone == b.timeZone && a.target == b.target
       && a.pods == b.pods
-      && (a.traffic == b.traffic || (!hasDynamicPeers(a.traffic) && !hasDynamicPeers(b.traffic)))
+      && (a.traffic == b.traffic || (!PeerResolution.isDynamic(a.traffic) && !PeerResolution.isDynamic(b.traffic)))
   }
 
-  private static func hasDynamicPeers(_ traffic: TrafficSelector?) -> Bool {
-    traffic?.peers.contains {
-      if case .prefix = $0 { return false }
-      return true
-    } ?? false
-  }
 }
