@@ -399,13 +399,13 @@ public actor AgentService: Service {
       else {
         continue
       }
+      // The same for every target of the profile. Probes come from the node's IP into a pod, whether
+      // the agent reached in (DaemonSet) or runs beside the app (sidecar).
+      let protected = (runner.profile.traffic?.protectNode ?? true) ? configuration.protectedPrefixes : []
+      // Peers that resolved to no address yet: nothing to shape.
+      guard let shaping = TrafficPlan.shaping(runner.profile.traffic, resolved: peers, protected: protected)
+      else { continue }
       for (key, target) in targets {
-        // Probes come from the node's IP into a pod, whether the agent reached in (DaemonSet) or runs
-        // beside the app (sidecar).
-        let protected = (runner.profile.traffic?.protectNode ?? true) ? configuration.protectedPrefixes : []
-        // Peers that resolved to no address yet: nothing to shape.
-        guard let shaping = TrafficPlan.shaping(runner.profile.traffic, resolved: peers, protected: protected)
-        else { continue }
         result[Slot(profile: name, generation: runner.generation, window: window.sequence, target: key)] =
           Desired(profile: runner.profile, window: window, target: target, shaping: shaping)
       }
