@@ -164,4 +164,7 @@ extension ScriptedPodSource: PodAddressSource {
     await update(peerAddresses)
     for await addresses in updates { await update(addresses) }
   }
+
+  /// The addresses of the peer pods set last.
+  public func addresses(_ selector: PodSelector) async throws -> [IPPrefix] { peerAddresses }
 }

@@ -12,6 +12,9 @@ public protocol HostResolver: Sendable {
 public protocol PodAddressSource: Sendable {
   /// Calls `update` with the addresses now, then whenever they change, until the task is cancelled.
   func watchAddresses(_ selector: PodSelector, update: @Sendable ([IPPrefix]) async -> Void) async throws
+
+  /// The addresses now, once (`faultline plan`).
+  func addresses(_ selector: PodSelector) async throws -> [IPPrefix]
 }
 
 /// Why a hostname did not resolve.
@@ -81,7 +84,7 @@ public struct SystemHostResolver: HostResolver {
 
 /// Follows the peers of one window: fixed prefixes as written, hostnames re-resolved every
 /// `interval`, pod addresses as the pods come and go. Reports the whole list whenever it changes.
-struct PeerResolution: Sendable {
+public struct PeerResolution: Sendable {
   let selector: TrafficSelector
   let hosts: any HostResolver
   let pods: (any PodAddressSource)?
@@ -89,7 +92,7 @@ struct PeerResolution: Sendable {
   let clock: any AgentClock
 
   /// Whether the selection has peers that change while a window is open.
-  static func isDynamic(_ selector: TrafficSelector?) -> Bool {
+  public static func isDynamic(_ selector: TrafficSelector?) -> Bool {
     selector?.peers.contains {
       switch $0 {
       case .prefix: false
@@ -104,6 +107,34 @@ struct PeerResolution: Sendable {
       if case .prefix(let prefix) = $0 { return ResolvedPeer(prefix: prefix) }
       return nil
     } ?? []
+  }
+
+  /// Every peer of `selector` resolved once, now, and what could not be (one line each): for a
+  /// command that holds one window (`inject`) or only shows the plan (`plan`).
+  public static func resolveOnce(
+    _ selector: TrafficSelector, hosts: any HostResolver, pods: (any PodAddressSource)?
+  ) async -> (peers: [ResolvedPeer], problems: [String]) {
+    var peers: [ResolvedPeer] = []
+    var problems: [String] = []
+    for peer in selector.peers {
+      switch peer {
+      case .prefix(let prefix):
+        peers.append(ResolvedPeer(prefix: prefix))
+      case .host(let name, let ports):
+        do { peers += try await hosts.resolve(name).map { ResolvedPeer(prefix: $0, ports: ports) } } catch {
+          problems.append("\(error)")
+        }
+      case .pods(let podSelector):
+        guard let pods else {
+          problems.append("peers are pods (\(podSelector)): the Kubernetes API is needed to find them")
+          continue
+        }
+        do { peers += try await pods.addresses(podSelector).map { ResolvedPeer(prefix: $0) } } catch {
+          problems.append("cannot list the peer pods \(podSelector): \(error)")
+        }
+      }
+    }
+    return (peers, problems)
   }
 
   /// Calls `update` with every peer once all dynamic peers answered, then on every change, until

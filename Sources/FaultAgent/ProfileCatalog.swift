@@ -81,7 +81,8 @@ public struct ProfileCatalog: Sendable {
   static func sameWindows(_ a: Profile, _ b: Profile) -> Bool {
     a.schedule == b.schedule && a.duration == b.duration && a.timeZone == b.timeZone && a.target == b.target
       && a.pods == b.pods
-      && (a.traffic == b.traffic || (!PeerResolution.isDynamic(a.traffic) && !PeerResolution.isDynamic(b.traffic)))
+      && (a.traffic == b.traffic
+        || (!PeerResolution.isDynamic(a.traffic) && !PeerResolution.isDynamic(b.traffic)))
   }
 
 }

@@ -197,20 +197,8 @@ struct Inject: AsyncParsableCommand {
   /// window; `run` re-resolves while a window is open).
   private static func shaping(for traffic: TrafficSelector?) async throws -> TrafficShaping? {
     guard let traffic else { return nil }
-    var peers: [ResolvedPeer] = []
-    for peer in traffic.peers {
-      switch peer {
-      case .prefix(let prefix): peers.append(ResolvedPeer(prefix: prefix))
-      case .host(let name, let ports):
-        do {
-          peers += try await SystemHostResolver().resolve(name).map { ResolvedPeer(prefix: $0, ports: ports) }
-        } catch {
-          throw CLIError(message: "--to: \(error)", code: 4)
-        }
-      case .pods(let selector):
-        throw CLIError(message: "--to: pods (\(selector)) are peers in profiles only", code: 2)
-      }
-    }
+    let (peers, problems) = await PeerResolution.resolveOnce(traffic, hosts: SystemHostResolver(), pods: nil)
+    if let problem = problems.first { throw CLIError(message: "--to: \(problem)", code: 4) }
     guard let shaping = TrafficPlan.shaping(traffic, resolved: peers, protected: []) else {
       throw CLIError(message: "--to: no peer resolved to an address; nothing to fault", code: 4)
     }

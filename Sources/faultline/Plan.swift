@@ -111,40 +111,28 @@ struct Plan: AsyncParsableCommand {
   private func resolvePeers(_ profiles: [Profile], settings: KubeTargetsConfiguration) async -> [String:
     [ResolvedPeer]]
   {
-    var result: [String: [ResolvedPeer]] = [:]
-    let hosts = SystemHostResolver()
-    for profile in profiles {
-      guard let traffic = profile.traffic else { continue }
-      var peers: [ResolvedPeer] = []
-      for peer in traffic.peers {
-        switch peer {
-        case .prefix(let prefix):
-          peers.append(ResolvedPeer(prefix: prefix))
-        case .host(let name, let ports):
-          do {
-            peers += try await hosts.resolve(name).map { ResolvedPeer(prefix: $0, ports: ports) }
-          } catch {
-            note("\(profile.name): \(error)")
-          }
-        case .pods(let selector):
-          do {
-            let api = try settings.apiConfiguration()
-            let pods = try await KubeAPIClient.withClient(configuration: api, logger: makeLogger()) {
-              client in
-              try await client.listPods(PodQuery(selector: selector, nodeName: nil)).items
-            }
-            let query = PodQuery(selector: selector, nodeName: nil)
-            for pod in pods where query.matches(pod) && pod.phase == "Running" {
-              peers += pod.podIPs.compactMap { try? IPPrefix(parsing: $0) }.map { ResolvedPeer(prefix: $0) }
-            }
-          } catch {
-            note("\(profile.name): cannot list the peer pods \(selector): \(error)")
-          }
-        }
+    func resolve(_ pods: (any PodAddressSource)?) async -> [String: [ResolvedPeer]] {
+      var result: [String: [ResolvedPeer]] = [:]
+      for profile in profiles {
+        guard let traffic = profile.traffic else { continue }
+        let (peers, problems) = await PeerResolution.resolveOnce(
+          traffic, hosts: SystemHostResolver(), pods: pods)
+        for problem in problems { note("\(profile.name): \(problem)") }
+        result[profile.name] = peers
       }
-      result[profile.name] = peers
+      return result
     }
-    return result
+    let needsAPI = profiles.contains { $0.traffic.map { PeerResolution.isDynamic($0) } ?? false }
+    guard needsAPI, let api = try? settings.apiConfiguration() else { return await resolve(nil) }
+    let logger = makeLogger()
+    do {
+      return try await KubeAPIClient.withClient(configuration: api, logger: logger) { client in
+        await resolve(KubePodAddresses(client: client, logger: logger))
+      }
+    } catch {
+      note("cannot reach the Kubernetes API for peer pods: \(error)")
+      return await resolve(nil)
+    }
   }
 
   /// `faultline: plan: MESSAGE` on stderr.

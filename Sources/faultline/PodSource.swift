@@ -60,25 +60,35 @@ struct KubePodAddresses: PodAddressSource {
   let logger: Logger
 
   func watchAddresses(_ selector: PodSelector, update: @Sendable ([IPPrefix]) async -> Void) async throws {
-    let query = PodQuery(selector: selector, nodeName: nil)
-    let seed = PodSelection.seed(forProfile: selector.description)
     var last: [IPPrefix]?
-    for try await change in client.watchPods(query) {
-      let running = change.pods.filter { query.matches($0) && $0.phase == "Running" && !$0.isTerminating }
-        .sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
-      let chosen = PodSelection.choose(running, mode: selector.mode, seed: seed) { $0.uid }
-      let addresses = chosen.flatMap { pod in
-        pod.podIPs.compactMap { text -> IPPrefix? in
-          do { return try IPPrefix(parsing: text) } catch {
-            logger.warning(
-              "pod address unreadable", metadata: ["pod": "\(pod.qualifiedName)", "ip": "\(text)"])
-            return nil
-          }
-        }
-      }
+    for try await change in client.watchPods(PodQuery(selector: selector, nodeName: nil)) {
+      let addresses = addresses(of: change.pods, selector)
       if addresses != last {
         last = addresses
         await update(addresses)
+      }
+    }
+  }
+
+  func addresses(_ selector: PodSelector) async throws -> [IPPrefix] {
+    addresses(of: try await client.listPods(PodQuery(selector: selector, nodeName: nil)).items, selector)
+  }
+
+  /// The addresses of the Running pods `selector` picks among `pods`, with its mode and seed.
+  private func addresses(of pods: [Pod], _ selector: PodSelector) -> [IPPrefix] {
+    let query = PodQuery(selector: selector, nodeName: nil)
+    let running = pods.filter { query.matches($0) && $0.phase == "Running" && !$0.isTerminating }
+      .sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+    let chosen = PodSelection.choose(
+      running, mode: selector.mode, seed: PodSelection.seed(forProfile: selector.description)
+    ) { $0.uid }
+    return chosen.flatMap { pod in
+      pod.podIPs.compactMap { text -> IPPrefix? in
+        do { return try IPPrefix(parsing: text) } catch {
+          logger.warning(
+            "pod address unreadable", metadata: ["pod": "\(pod.qualifiedName)", "ip": "\(text)"])
+          return nil
+        }
       }
     }
   }
