@@ -79,17 +79,11 @@ public struct Experiment: Sendable, Hashable {
 
   /// A random 16-byte hex id.
   public static func newID() -> String {
-    var generator = SystemRandomNumberGenerator()
-    return newID(using: &generator)
-  }
-
-  /// A 16-byte hex id drawn from `generator` (tests pass a seeded one).
-  public static func newID(using generator: inout some RandomNumberGenerator) -> String {
     let digits = Array("0123456789abcdef".utf8)
     var bytes = [UInt8]()
     bytes.reserveCapacity(32)
     for _ in 0..<16 {
-      let byte = UInt8.random(in: 0...255, using: &generator)
+      let byte = UInt8.random(in: 0...255)
       bytes.append(digits[Int(byte >> 4)])
       bytes.append(digits[Int(byte & 0xF)])
     }
