@@ -9,6 +9,16 @@ import Testing
 @Suite struct AgentPodTests {
   static let podProfile = profileYAML("web-latency", pods: "namespace: default\nlabels: {app: web}")
 
+  /// An agent running the pod profile, with one selected pod, web-0, in namespace 1001 (`/proc/101`).
+  static func onePod(_ setUp: (InMemoryKernel) -> Void = { _ in }) throws -> AgentHarness {
+    let kernel = InMemoryKernel()
+    kernel.addNamespace(inode: 1001, path: "/proc/101/ns/net")
+    setUp(kernel)
+    let harness = try AgentHarness(profiles: ["p.yaml": podProfile], kernel: kernel)
+    harness.pods.set([pod("web-0", inode: 1001, pid: 101)])
+    return harness
+  }
+
   /// A pod `name` whose namespace is `inode`, reached through `/proc/<pid>/ns/net`.
   static func pod(_ name: String, inode: UInt64, pid: Int32) -> PodTarget {
     PodTarget(
@@ -52,10 +62,7 @@ import Testing
   }
 
   @Test func aPodWhoseSandboxWasRecreatedGetsTheFaultInItsNewNamespace() async throws {
-    let kernel = InMemoryKernel()
-    kernel.addNamespace(inode: 1001, path: "/proc/101/ns/net")
-    let harness = try AgentHarness(profiles: ["p.yaml": Self.podProfile], kernel: kernel)
-    harness.pods.set([Self.pod("web-0", inode: 1001, pid: 101)])
+    let harness = try Self.onePod()
     try await harness.run { h in
       #expect(await eventually { h.netem(in: 1001) != nil })
       // The sandbox restarts: a new namespace, a new process.
@@ -68,11 +75,7 @@ import Testing
   @Test func whenThePodsProcessExitsTheRevertStillReachesItsNamespace() async throws {
     // Defect: the window was pinned to /proc/<lowest pid>/ns/net; when that process exited while the
     // pod lived on, the revert said "namespace gone", dropped the journal entry and left netem on.
-    let kernel = InMemoryKernel()
-    kernel.addNamespace(inode: 1001, path: "/proc/101/ns/net")
-    kernel.setPath("/proc/105/ns/net", to: 1001)
-    let harness = try AgentHarness(profiles: ["p.yaml": Self.podProfile], kernel: kernel)
-    harness.pods.set([Self.pod("web-0", inode: 1001, pid: 101)])
+    let harness = try Self.onePod { $0.setPath("/proc/105/ns/net", to: 1001) }
     try await harness.run { h in
       #expect(await eventually { h.netem(in: 1001) != nil })
       h.kernel.setPath("/proc/101/ns/net", to: nil)
@@ -83,11 +86,7 @@ import Testing
   }
 
   @Test func aReusedPidNeverRedirectsAReapplyIntoAnotherNamespace() async throws {
-    let kernel = InMemoryKernel(currentInterfaces: ["eth0"])
-    kernel.addNamespace(inode: 1001, path: "/proc/101/ns/net")
-    kernel.setPath("/proc/105/ns/net", to: 1001)
-    let harness = try AgentHarness(profiles: ["p.yaml": Self.podProfile], kernel: kernel)
-    harness.pods.set([Self.pod("web-0", inode: 1001, pid: 101)])
+    let harness = try Self.onePod { $0.setPath("/proc/105/ns/net", to: 1001) }
     try await harness.run { h in
       #expect(await eventually { h.netem(in: 1001) != nil })
       // PID 101 exits and the number is reused by a process in the host's namespace.
@@ -105,10 +104,7 @@ import Testing
   }
 
   @Test func aPodNamespaceThatVanishedWithItsPodClosesQuietly() async throws {
-    let kernel = InMemoryKernel()
-    kernel.addNamespace(inode: 1001, path: "/proc/101/ns/net")
-    let harness = try AgentHarness(profiles: ["p.yaml": Self.podProfile], kernel: kernel)
-    harness.pods.set([Self.pod("web-0", inode: 1001, pid: 101)])
+    let harness = try Self.onePod()
     try await harness.run { h in
       #expect(await eventually { h.netem(in: 1001) != nil })
       h.kernel.deleteNamespace(inode: 1001)
