@@ -2,7 +2,7 @@
 // (One module, not two: two system modules that both include glibc headers clash in a clean build.)
 //
 // Small static inline helpers cover what Swift cannot call directly (macros, setsockopt option
-// names that libnl 3.7 does not expose, the extended-ack parsing that libnl 3.7 lacks).
+// names that libnl 3.7 does not expose, `setns`, `statfs`).
 #ifndef FAULTLINE_CLINUX_SHIM_H
 #define FAULTLINE_CLINUX_SHIM_H
 
@@ -11,7 +11,10 @@
 #include <sys/prctl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 #include <linux/magic.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -40,12 +43,6 @@
 #define NLM_F_ACK_TLVS 0x200
 #endif
 
-/// What the kernel said about the last request: its errno and its extended-ack text.
-struct faultline_nl_status {
-  int error;          // positive errno from the kernel, 0 when acknowledged
-  char message[512];  // NLMSGERR_ATTR_MSG, empty when the kernel gave none
-};
-
 /// Drops `cap` from the bounding set (needs CAP_SETPCAP; harmless failure otherwise).
 static inline int faultline_drop_bound(cap_value_t cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
 
@@ -66,56 +63,46 @@ static inline int faultline_is_nsfs(const char *path) {
   return statfs(path, &fs) == 0 && fs.f_type == NSFS_MAGIC;
 }
 
-/// Asks the kernel for extended acks (error text) and capped acks (no echo of the request).
-static inline int faultline_enable_ext_ack(struct nl_sock *sk) {
+/// Asks the kernel for extended acks (error text) and capped acks (no echo of the request) on the
+/// netlink socket `fd`.
+static inline int faultline_enable_ext_ack(int fd) {
   int one = 1;
-  int fd = nl_socket_get_fd(sk);
   if (setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one)) < 0) return -errno;
   if (setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one)) < 0) return -errno;
   return 0;
 }
 
-/// libnl error callback: keeps the kernel's errno and extended-ack message.
-static inline int faultline_error_handler(struct sockaddr_nl *nla, struct nlmsgerr *err, void *arg) {
-  (void)nla;
-  struct faultline_nl_status *status = (struct faultline_nl_status *)arg;
-  status->error = -err->error;
-  status->message[0] = 0;
-  struct nlmsghdr *hdr = (struct nlmsghdr *)((char *)err - NLMSG_HDRLEN);
-  if (!(hdr->nlmsg_flags & NLM_F_ACK_TLVS)) return NL_STOP;
-  size_t offset = sizeof(struct nlmsgerr);
-  if (!(hdr->nlmsg_flags & NLM_F_CAPPED)) offset += err->msg.nlmsg_len - NLMSG_HDRLEN;
-  if (hdr->nlmsg_len < NLMSG_HDRLEN + offset) return NL_STOP;
-  struct nlattr *attr = (struct nlattr *)((char *)err + NLMSG_ALIGN(offset));
-  int remaining = (int)hdr->nlmsg_len - (int)NLMSG_HDRLEN - (int)NLMSG_ALIGN(offset);
-  while (remaining >= (int)sizeof(struct nlattr) && attr->nla_len >= sizeof(struct nlattr) &&
-         attr->nla_len <= remaining) {
-    if ((attr->nla_type & NLA_TYPE_MASK) == 1 /* NLMSGERR_ATTR_MSG */) {
-      size_t len = attr->nla_len - sizeof(struct nlattr);
-      if (len >= sizeof(status->message)) len = sizeof(status->message) - 1;
-      memcpy(status->message, (char *)attr + NLA_HDRLEN, len);
-      status->message[len] = 0;
-      break;
-    }
-    int step = NLA_ALIGN(attr->nla_len);
-    remaining -= step;
-    attr = (struct nlattr *)((char *)attr + step);
+/// `struct mmsghdr` (glibc declares it and `recvmmsg` only under _GNU_SOURCE).
+struct faultline_mmsghdr {
+  struct msghdr msg_hdr;
+  unsigned int msg_len;
+};
+
+/// Receives up to `slots` datagrams (at most 8) in one `recvmmsg(2)`, datagram i into
+/// `buffer + i * slot`: blocking for the first and taking what is already queued after it
+/// (`MSG_WAITFORONE`), or only what is queued (`dontwait`). A netlink request's answers (an echo and
+/// its ack, a reply and its ack) are all queued by the time `send` returns, so one call reads them
+/// all. Fills `lengths[i]` and `truncated[i]`; returns the number received, or -errno.
+static inline int faultline_receive(int fd, void *buffer, unsigned slot, unsigned slots, int dontwait,
+                                    unsigned *lengths, int *truncated) {
+  struct iovec vectors[8];
+  struct faultline_mmsghdr headers[8];
+  if (slots > 8) slots = 8;
+  for (unsigned i = 0; i < slots; i++) {
+    vectors[i].iov_base = (char *)buffer + (size_t)i * slot;
+    vectors[i].iov_len = slot;
+    memset(&headers[i], 0, sizeof(headers[i]));
+    headers[i].msg_hdr.msg_iov = &vectors[i];
+    headers[i].msg_hdr.msg_iovlen = 1;
   }
-  return NL_STOP;
+  long count = syscall(SYS_recvmmsg, fd, headers, slots, dontwait ? MSG_DONTWAIT : 0x10000 /* MSG_WAITFORONE */,
+                       (void *)0);
+  if (count < 0) return -errno;
+  for (long i = 0; i < count; i++) {
+    lengths[i] = headers[i].msg_len;
+    truncated[i] = (headers[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+  }
+  return (int)count;
 }
-
-/// Routes the socket's error reports into `status`.
-static inline int faultline_install_error_handler(struct nl_sock *sk, struct faultline_nl_status *status) {
-  struct nl_cb *cb = nl_socket_get_cb(sk);
-  int rc = nl_cb_err(cb, NL_CB_CUSTOM, faultline_error_handler, status);
-  nl_cb_put(cb);
-  return rc;
-}
-
-/// Total length of a received message, header included.
-static inline unsigned int faultline_msg_length(struct nl_msg *msg) { return nlmsg_hdr(msg)->nlmsg_len; }
-
-/// Start of a received message (its header).
-static inline const void *faultline_msg_bytes(struct nl_msg *msg) { return nlmsg_hdr(msg); }
 
 #endif

@@ -1,6 +1,7 @@
 import CLinux
 import FaultModel
 import Glibc
+import Synchronization
 
 /// The Linux capabilities faultline uses, read and dropped through libcap.
 public struct CapabilitySet: OptionSet, Sendable, Hashable {
@@ -41,8 +42,20 @@ public struct CapabilitySet: OptionSet, Sendable, Hashable {
 
 /// Reads and restricts this process's capabilities.
 public enum Capabilities {
-  /// The members of ``CapabilitySet`` in the calling thread's effective set.
+  /// What ``effective()`` read, until ``restrict(to:)`` changes it: every kernel operation checks
+  /// its capabilities first, and they change only through ``restrict(to:)``.
+  private static let known = Mutex<CapabilitySet?>(nil)
+
+  /// The members of ``CapabilitySet`` in the effective set (read once, then remembered).
   public static func effective() -> CapabilitySet {
+    if let known = known.withLock({ $0 }) { return known }
+    let read = readEffective()
+    known.withLock { $0 = read }
+    return read
+  }
+
+  /// The members of ``CapabilitySet`` in the calling thread's effective set, from the kernel.
+  private static func readEffective() -> CapabilitySet {
     guard let caps = cap_get_proc() else { return [] }
     defer { cap_free(UnsafeMutableRawPointer(caps)) }
     var result: CapabilitySet = []
@@ -87,6 +100,7 @@ public enum Capabilities {
       _ = cap_set_flag(reduced, CAP_EFFECTIVE, Int32(keepValues.count), keepValues, CAP_SET)
     }
     _ = cap_set_proc(reduced)
+    known.withLock { $0 = nil }
   }
 }
 

@@ -47,20 +47,22 @@ struct LinkRecord: Hashable {
     guard bytes.count >= 32, reader.u16(at: 4) == UInt16(RTM_NEWLINK) else { return nil }
     index = Int32(bitPattern: reader.u32(at: 20))
     flags = reader.u32(at: 24)
-    name = ""
-    kind = ""
-    for (type, payload) in reader.attributes(from: 32) {
+    var name = ""
+    var kind = ""
+    reader.forEachAttribute(from: 32) { type, payload in
       if type == UInt16(IFLA_IFNAME) {
-        name = String(decoding: payload.prefix { $0 != 0 }, as: UTF8.self)
+        name = String(decoding: bytes[payload].prefix { $0 != 0 }, as: UTF8.self)
       }
       if type == UInt16(IFLA_LINKINFO),
-        let kind = NetlinkReader(payload).attributes(from: 0).first(where: {
+        let info = NetlinkReader(Array(bytes[payload])).attributes(from: 0).first(where: {
           $0.0 == UInt16(IFLA_INFO_KIND)
         })
       {
-        self.kind = String(decoding: kind.1.prefix { $0 != 0 }, as: UTF8.self)
+        kind = String(decoding: info.1.prefix { $0 != 0 }, as: UTF8.self)
       }
     }
+    self.name = name
+    self.kind = kind
   }
 }
 
@@ -80,10 +82,9 @@ extension NetlinkSocket {
   /// The link named `name`, or nil when there is none (`ip -d link show NAME`).
   func link(named name: String) throws(KernelError) -> LinkRecord? {
     do throws(KernelError) {
-      let replies = try request(
-        "RTM_GETLINK \(name)", type: Int32(RTM_GETLINK), flags: 0, header: ifinfomsg(),
-        attributes: [(UInt16(IFLA_IFNAME), Array(name.utf8) + [0])], expectReply: true)
-      return replies.lazy.compactMap { LinkRecord(message: $0) }.first { $0.name == name }
+      return try request(.getLink(named: name)).lazy.compactMap { LinkRecord(message: $0) }.first {
+        $0.name == name
+      }
     } catch  where error.errno == ENODEV {
       return nil
     }
@@ -128,5 +129,17 @@ extension NetlinkSocket {
     } catch  where error.errno == ENODEV {
       // Already gone.
     }
+  }
+}
+
+extension NetlinkRequest {
+  /// `ip -d link show NAME`: one `RTM_GETLINK` with `IFLA_IFNAME`. The kernel leaves the statistics
+  /// out of the reply (`RTEXT_FILTER_SKIP_STATS`): they are most of its work for a link.
+  static func getLink(named name: String) -> NetlinkRequest {
+    var mask = NetlinkWriter()
+    mask.append(UInt32(RTEXT_FILTER_SKIP_STATS))
+    return NetlinkRequest(
+      operation: "RTM_GETLINK \(name)", type: Int32(RTM_GETLINK), flags: 0, header: ifinfomsg(),
+      attributes: [(UInt16(IFLA_IFNAME), Array(name.utf8) + [0]), (UInt16(IFLA_EXT_MASK), mask.bytes)])
   }
 }

@@ -87,9 +87,10 @@ extension NetemKernel {
       CapabilitySet.needed(for: target.namespace, modifies: true), for: "redirecting the ingress of \(target)"
     )
     let logger = logger
-    return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
+    return try await NetlinkSessions.shared.run(
+      in: target.namespace, procRoot: procRoot, hold: .take(["ingress:" + target.interface])
+    ) { identity, socket in
       try Self.check(identity, expectedInode: expectedInode)
-      let socket = try NetlinkSocket()
       let ifindex = try Self.interfaceIndex(socket, target, identity)
       let setup = IngressSetup(
         socket: socket, interface: target.interface, ifindex: ifindex, priority: Self.ingressFilterPriority,
@@ -121,9 +122,11 @@ extension NetemKernel {
       for: "removing the ingress redirect of \(target)")
     let logger = logger
     do {
-      try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
+      try await NetlinkSessions.shared.run(
+        in: target.namespace, procRoot: procRoot,
+        hold: .release(["ingress:" + target.interface, redirect.ifb])
+      ) { identity, socket in
         try Self.check(identity, expectedInode: expectedInode)
-        let socket = try NetlinkSocket()
         try IngressSetup.remove(redirect, socket: socket, logger: logger)
         logger.debug(
           "removed ingress redirect", metadata: ["target": "\(target)", "netns": "\(identity)"])
@@ -146,9 +149,9 @@ extension NetemKernel {
     try Capabilities.require(
       CapabilitySet.needed(for: target.namespace, modifies: false),
       for: "reading the ingress redirect of \(target)")
-    return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
+    return try await NetlinkSessions.shared.run(in: target.namespace, procRoot: procRoot, hold: .none) {
+      identity, socket in
       try Self.check(identity, expectedInode: expectedInode)
-      let socket = try NetlinkSocket()
       guard let ifindex = try socket.interfaceIndex(named: target.interface) else { return nil }
       return try IngressSetup.read(
         socket: socket, interface: target.interface, ifindex: ifindex, priority: Self.ingressFilterPriority)

@@ -97,6 +97,10 @@ public struct NetemKernel: Sendable {
   /// How many netlink requests (round trips) this process has sent so far, for the benchmarks.
   public static var netlinkRequestsSent: Int { NetlinkSocket.requestsSent.load(ordering: .relaxed) }
 
+  /// How many netlink sockets this process has open now: one per namespace where it holds a fault,
+  /// plus those of operations in progress (see ``NetlinkSessions``).
+  public static var openNetlinkSockets: Int { NetlinkSocket.open.load(ordering: .relaxed) }
+
   /// faultline's reserved qdisc handle, `fa17:`.
   public static let handle: UInt32 = 0xFA17_0000
 
@@ -127,67 +131,84 @@ public struct NetemKernel: Sendable {
     _ fault: NetemFault, to target: FaultTarget, expectedInode: UInt64? = nil, force: Bool = false,
     prepare: @escaping @Sendable (ApplyPlan) throws -> Void = { _ in }
   ) async throws -> ApplyReport {
-    let requested = try requestedParameters(fault, for: target)
+    let (requested, options) = try requestedParameters(fault, for: target)
+    let request = RootQdiscRequest(kind: "netem", options: options, module: "sch_netem") {
+      options throws(KernelError) in
+      let applied = try NetemParameters(decodingOptions: options)
+      return (applied, requested.mismatches(against: applied))
+    }
+    let (plan, applied) = try await applyRoot(
+      request, to: target, expectedInode: expectedInode, force: force, parameters: requested, prepare: prepare
+    )
+    logger.debug(
+      "applied netem",
+      metadata: ["target": "\(target)", "netns": "\(plan.namespace)", "tc": "\(applied.tcDescription)"])
+    return ApplyReport(
+      plan: plan, applied: applied,
+      tcLine: "qdisc netem \(formatHandle(Self.handle)) root \(applied.tcDescription)")
+  }
+
+  /// Installs `request` as the target's root qdisc with faultline's handle and checks the kernel's
+  /// read-back of it: the steps of ``apply(_:to:expectedInode:force:prepare:)`` for any kind.
+  ///
+  /// Round trips: the link by name, the root before (a dump: the safety checks), the replace, whose
+  /// echo is the read-back. A read-back that differs from the request puts the root back as it was.
+  func applyRoot<Applied: Sendable>(
+    _ request: RootQdiscRequest<Applied>, to target: FaultTarget, expectedInode: UInt64?, force: Bool,
+    parameters: NetemParameters, prepare: @escaping @Sendable (ApplyPlan) throws -> Void
+  ) async throws -> (ApplyPlan, Applied) {
     let logger = logger
-    return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
+    return try await NetlinkSessions.shared.run(
+      in: target.namespace, procRoot: procRoot, hold: .take([target.interface])
+    ) { identity, socket in
       try Self.check(identity, expectedInode: expectedInode)
-      let socket = try NetlinkSocket()
-      let ifindex = try Self.interfaceIndex(socket, target, identity)
-      let previous = try socket.rootQdisc(ifindex: ifindex, interface: target.interface)
+      let interface = target.interface
+      let (ifindex, previous) = try Self.interfaceAndRoot(socket, target, identity)
       let replacing = try Self.foreignRootToReplace(
         socket, ifindex: ifindex, target: target, previous, force: force)
-      let before = try Self.treeBefore(socket, ifindex: ifindex, interface: target.interface, previous)
+      let before = try Self.treeBefore(socket, ifindex: ifindex, interface: interface, previous)
       let plan = ApplyPlan(
         target: target, namespace: identity, ifindex: ifindex, previous: previous, replacing: replacing,
-        parameters: requested)
+        parameters: parameters)
       try prepare(plan)
+      let echoed: QdiscSnapshot?
       do {
         if let previous, previous.isShapedRoot {
-          // A targeted fault's prio root cannot become netem in place: the tree goes first.
-          try socket.deleteRoot(ifindex: ifindex, interface: target.interface, handle: Self.handle)
+          // A targeted fault's prio root cannot become another kind in place: the tree goes first.
+          try socket.deleteRoot(ifindex: ifindex, interface: interface, handle: Self.handle)
         }
-        try socket.replaceRoot(
-          ifindex: ifindex, interface: target.interface, kind: "netem", handle: Self.handle,
-          options: requested.encodedOptions())
-      } catch let error as KernelError
-        where error.errno == ENOENT
-        && (socket.kernelMessage.isEmpty || socket.kernelMessage.contains("qdisc kind is unknown"))
-      {
-        if before.root?.isShapedRoot == true {
-          Self.restore(socket, ifindex: ifindex, interface: target.interface, to: before, logger: logger)
-        }
-        throw KernelError.netemUnavailable(kernelMessage: socket.kernelMessage)
+        echoed = try socket.replaceRoot(
+          ifindex: ifindex, interface: interface, kind: request.kind, handle: Self.handle,
+          options: request.options, echo: true)
       } catch {
         // Only a tree deleted above needs putting back: a failed replace leaves the root as it was.
         if before.root?.isShapedRoot == true {
-          Self.restore(socket, ifindex: ifindex, interface: target.interface, to: before, logger: logger)
+          Self.restore(socket, ifindex: ifindex, interface: interface, to: before, logger: logger)
+        }
+        if (error as? KernelError)?.errno == ENOENT && Self.isUnknownKind(socket.kernelMessage) {
+          throw request.kind == "netem"
+            ? KernelError.netemUnavailable(kernelMessage: socket.kernelMessage)
+            : KernelError.moduleUnavailable(request.module, kernelMessage: socket.kernelMessage)
         }
         throw error
       }
-      let after: QdiscSnapshot?
-      let applied: NetemParameters
       do {
-        after = try socket.rootQdisc(ifindex: ifindex, interface: target.interface)
-        guard let after, after.isFaultline, after.kind == "netem" else {
+        // The kernel's echo of the change is its read-back; a dump only if it sent none.
+        let after = try echoed ?? socket.rootQdisc(ifindex: ifindex, interface: interface)
+        guard let after, after.handle == Self.handle, after.kind == request.kind else {
           throw KernelError.verificationFailed(
-            interface: target.interface,
+            interface: interface,
             mismatches: ["root qdisc is \(after?.summary ?? "missing") after the change"])
         }
-        applied = try NetemParameters(decodingOptions: after.options)
-        let mismatches = requested.mismatches(against: applied)
+        let (applied, mismatches) = try request.readBack(after.options)
         if !mismatches.isEmpty {
-          throw KernelError.verificationFailed(interface: target.interface, mismatches: mismatches)
+          throw KernelError.verificationFailed(interface: interface, mismatches: mismatches)
         }
+        return (plan, applied)
       } catch {
-        Self.restore(socket, ifindex: ifindex, interface: target.interface, to: before, logger: logger)
+        Self.restore(socket, ifindex: ifindex, interface: interface, to: before, logger: logger)
         throw error
       }
-      logger.debug(
-        "applied netem",
-        metadata: ["target": "\(target)", "netns": "\(identity)", "tc": "\(applied.tcDescription)"])
-      return ApplyReport(
-        plan: plan, applied: applied,
-        tcLine: "qdisc netem \(formatHandle(Self.handle)) root \(applied.tcDescription)")
     }
   }
 
@@ -205,17 +226,37 @@ public struct NetemKernel: Sendable {
   public func revert(
     _ target: FaultTarget, restoring: QdiscSnapshot? = nil, expectedInode: UInt64? = nil
   ) async throws -> RevertOutcome {
+    try await revertRoot(target, restoring: restoring, expectedInode: expectedInode) { $0.isFaultline }
+  }
+
+  /// The steps of ``revert(_:restoring:expectedInode:)``, removing a root that `isOurs` accepts.
+  func revertRoot(
+    _ target: FaultTarget, restoring: QdiscSnapshot?, expectedInode: UInt64?,
+    isOurs: @escaping @Sendable (QdiscSnapshot) -> Bool
+  ) async throws -> RevertOutcome {
     try Capabilities.require(
       CapabilitySet.needed(for: target.namespace, modifies: true), for: "reverting netem on \(target)")
     do {
-      return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
+      return try await NetlinkSessions.shared.run(
+        in: target.namespace, procRoot: procRoot, hold: .release([target.interface])
+      ) { identity, socket in
         try Self.check(identity, expectedInode: expectedInode)
-        let socket = try NetlinkSocket()
-        guard let ifindex = try socket.interfaceIndex(named: target.interface) else {
+        if restoring == nil, let ifindex = socket.rememberedIndex(of: target.interface) {
+          // One round trip: the kernel deletes the root only when its handle is faultline's.
+          do {
+            try socket.deleteRoot(ifindex: ifindex, interface: target.interface, handle: Self.handle)
+            return .removed
+          } catch let error as KernelError where error.errno == ENODEV {
+            return .nothingToRevert("interface \(target.interface) is gone from \(identity.path)")
+          } catch let error as KernelError where error.errno == EINVAL || error.errno == ENOENT {
+            // "Invalid handle" (another root) or "Cannot delete qdisc with handle of zero" (the default).
+            return .nothingToRevert("no faultline qdisc on \(target)")
+          }
+        }
+        guard let (ifindex, root) = try socket.interfaceAndRoot(named: target.interface) else {
           return .nothingToRevert("interface \(target.interface) is gone from \(identity.path)")
         }
-        guard let root = try socket.rootQdisc(ifindex: ifindex, interface: target.interface), root.isFaultline
-        else {
+        guard let root, isOurs(root) else {
           return .nothingToRevert("no faultline qdisc on \(target)")
         }
         if let restoring {
@@ -246,12 +287,13 @@ public struct NetemKernel: Sendable {
   public func inspect(_ target: FaultTarget, expectedInode: UInt64?) async throws -> TargetInspection {
     try Capabilities.require(
       CapabilitySet.needed(for: target.namespace, modifies: false), for: "inspecting \(target)")
-    return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
+    return try await NetlinkSessions.shared.run(in: target.namespace, procRoot: procRoot, hold: .none) {
+      identity, socket in
       try Self.check(identity, expectedInode: expectedInode)
-      let socket = try NetlinkSocket()
-      guard let ifindex = try socket.interfaceIndex(named: target.interface) else { return .interfaceGone }
-      guard let root = try socket.rootQdisc(ifindex: ifindex, interface: target.interface),
-        !root.isKernelDefault
+      guard let (ifindex, root) = try socket.interfaceAndRoot(named: target.interface) else {
+        return .interfaceGone
+      }
+      guard let root, !root.isKernelDefault
       else { return .none }
       guard root.isFaultline else { return .foreign(root) }
       guard root.isShapedRoot else { return .faultline(try NetemParameters(decodingOptions: root.options)) }
@@ -266,9 +308,15 @@ public struct NetemKernel: Sendable {
   /// processes, so it runs on one of the namespace worker threads (which are idle between kernel
   /// operations) instead of holding a thread of the small cooperative pool. It needs
   /// `CAP_SYS_PTRACE` to see other users' processes; those it cannot read are skipped.
+  ///
+  /// Nil also closes the netlink socket this process keeps for that namespace (``NetlinkSessions``):
+  /// nothing else holds it, and the caller now treats it as gone, so the socket would be all that
+  /// keeps it alive.
   public func locateNamespace(inode: UInt64) async -> NetworkNamespaceRef? {
     let locator = NamespaceLocator(procRoot: procRoot)
-    return await NamespaceThread.runBlocking { locator.locate(inode: inode) }
+    let found = await NamespaceThread.runBlocking { locator.locate(inode: inode) }
+    if found == nil { NetlinkSessions.shared.release(inode: inode) }
+    return found
   }
 
   /// The root qdisc of every interface in `namespace` (`tc qdisc show`).
@@ -276,8 +324,8 @@ public struct NetemKernel: Sendable {
   {
     try Capabilities.require(
       CapabilitySet.needed(for: namespace, modifies: false), for: "reading qdiscs in netns \(namespace)")
-    return try await NamespaceThread.run(in: namespace, procRoot: procRoot) { identity in
-      let socket = try NetlinkSocket()
+    return try await NetlinkSessions.shared.run(in: namespace, procRoot: procRoot, hold: .none) {
+      identity, socket in
       let statuses = try socket.interfaces().map { link throws(KernelError) in
         let root = try socket.rootQdisc(ifindex: link.index, interface: link.name)
         var netem = try root.flatMap { root throws(KernelError) in
@@ -298,20 +346,25 @@ public struct NetemKernel: Sendable {
 
   /// `fault` validated and in kernel units (its distribution table included), after checking the
   /// capabilities that changing `target` needs: what every apply does before entering the namespace.
-  func requestedParameters(_ fault: NetemFault, for target: FaultTarget) throws -> NetemParameters {
+  ///
+  /// Returns the parameters (to compare the read-back with) and their `TCA_OPTIONS`, encoded once per
+  /// fault (``EncodedOptions``).
+  func requestedParameters(_ fault: NetemFault, for target: FaultTarget) throws -> (NetemParameters, [UInt8])
+  {
     let fault = try fault.validated()
     try Capabilities.require(
       CapabilitySet.needed(for: target.namespace, modifies: true), for: "applying netem to \(target)")
     let table = try fault.jitter > .zero ? DistributionTable.table(for: fault.distribution ?? .uniform) : nil
-    return NetemParameters(fault, distribution: table)
+    let parameters = NetemParameters(fault, distribution: table)
+    return (parameters, EncodedOptions.shared.options(for: fault, parameters))
   }
 
   /// The namespace identity and interface index of a target, checking both exist.
   public func resolve(_ target: FaultTarget) async throws -> (NamespaceIdentity, Int32) {
     try Capabilities.require(
       CapabilitySet.needed(for: target.namespace, modifies: false), for: "resolving \(target)")
-    return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
-      let socket = try NetlinkSocket()
+    return try await NetlinkSessions.shared.run(in: target.namespace, procRoot: procRoot, hold: .none) {
+      identity, socket in
       return (identity, try Self.interfaceIndex(socket, target, identity))
     }
   }
@@ -329,8 +382,23 @@ public struct NetemKernel: Sendable {
     throws(KernelError) -> Int32
   {
     if let index = try socket.interfaceIndex(named: target.interface) { return index }
+    throw interfaceNotFound(socket, target, identity)
+  }
+
+  /// The target interface's index and root qdisc (one round trip); throws when there is no such
+  /// interface, naming those there are.
+  static func interfaceAndRoot(
+    _ socket: NetlinkSocket, _ target: FaultTarget, _ identity: NamespaceIdentity
+  ) throws(KernelError) -> (Int32, QdiscSnapshot?) {
+    if let found = try socket.interfaceAndRoot(named: target.interface) { return found }
+    throw interfaceNotFound(socket, target, identity)
+  }
+
+  private static func interfaceNotFound(
+    _ socket: NetlinkSocket, _ target: FaultTarget, _ identity: NamespaceIdentity
+  ) -> KernelError {
     let available = (try? socket.interfaces().map(\.name)) ?? []
-    throw KernelError.interfaceNotFound(
+    return KernelError.interfaceNotFound(
       target.interface, namespace: target.namespace == .current ? "(current)" : identity.path,
       available: available)
   }

@@ -12,6 +12,26 @@ struct NetlinkWriter {
     values.withUnsafeBytes { bytes.append(contentsOf: $0) }
   }
 
+  /// Appends raw bytes (a fixed header such as `struct tcmsg`), padded to 4 bytes.
+  mutating func append(raw: [UInt8]) {
+    bytes.append(contentsOf: raw)
+    while bytes.count % 4 != 0 { bytes.append(0) }
+  }
+
+  /// Appends one attribute (`struct nlattr` header, `payload`, padding).
+  mutating func attribute(_ type: UInt16, _ payload: [UInt8]) {
+    append(UInt16(4 + payload.count))
+    append(type)
+    append(raw: payload)
+  }
+
+  /// Overwrites the integer at `offset` (a length known only at the end).
+  mutating func set<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+    withUnsafeBytes(of: value) { raw in
+      for (index, byte) in raw.enumerated() { bytes[offset + index] = byte }
+    }
+  }
+
   /// Appends one attribute (`struct nlattr` header, payload, padding) whose payload `body` writes.
   mutating func attribute(_ type: UInt16, _ body: (inout NetlinkWriter) -> Void) {
     var inner = NetlinkWriter()
@@ -45,14 +65,20 @@ struct NetlinkReader {
   /// The `(type, payload)` pairs of the attribute stream starting at `offset`; stops at a malformed one.
   func attributes(from offset: Int) -> [(UInt16, [UInt8])] {
     var result: [(UInt16, [UInt8])] = []
+    forEachAttribute(from: offset) { type, payload in result.append((type, Array(bytes[payload]))) }
+    return result
+  }
+
+  /// Calls `body` with the type and payload range of each attribute from `offset`, copying nothing
+  /// (a dump's messages carry statistics nobody reads); stops at a malformed one.
+  func forEachAttribute(from offset: Int, _ body: (UInt16, Range<Int>) -> Void) {
     var position = offset
     while position + 4 <= bytes.count {
       let length = Int(u16(at: position))
       let type = u16(at: position + 2) & 0x3FFF  // strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
       guard length >= 4, position + length <= bytes.count else { break }
-      result.append((type, Array(bytes[(position + 4)..<(position + length)])))
+      body(type, (position + 4)..<(position + length))
       position += (length + 3) & ~3
     }
-    return result
   }
 }

@@ -1,164 +1,361 @@
+// The route-netlink socket every kernel operation goes through.
+//
+// libnl opens and binds it (`nl_socket_alloc`, `nl_connect`) and lists links (its link cache, a
+// cold path: `status` and error messages). Requests on the hot path are written and read here, on
+// the socket's descriptor: one `send` of a message built in Swift, `recv` into one reused buffer, the
+// kernel's extended ack parsed in place. libnl's per-request machinery (a message object, callback
+// tables, a receive that peeks before it reads) cost more than the kernel's own work per round trip.
+
 import CLinux
 import Glibc
 import Synchronization
 
-/// A route-netlink socket (libnl `struct nl_sock`), bound to the network namespace of the thread
-/// that created it. It stays in that namespace whatever thread uses it later; it is closed in `deinit`
-/// (an open socket would keep a deleted namespace alive).
+/// A route-netlink socket, bound to the network namespace of the thread that created it. It stays in
+/// that namespace whatever thread uses it later, so one socket serves every operation in its
+/// namespace (``NetlinkSessions``); it is closed in `deinit` (an open socket keeps a deleted
+/// namespace alive).
+///
+/// Not thread-safe: one request at a time (``NetlinkSessions`` serialises the users of one socket).
 final class NetlinkSocket {
   /// Requests sent to the kernel by every socket of this process, each one round trip (the
   /// benchmarks report it next to what the same change costs with `tc`).
   static let requestsSent = Atomic<Int>(0)
 
-  private let socket: OpaquePointer
-  private let status: UnsafeMutablePointer<faultline_nl_status>
+  /// Netlink sockets of this process that are open now (the tests check none outlives its namespace).
+  static let open = Atomic<Int>(0)
 
-  /// Opens and connects a `NETLINK_ROUTE` socket with extended acks.
+  /// One datagram's room: a dump's datagrams are at most 32 KiB (`netlink_dump` caps its allocation
+  /// there), a request's other answers far smaller.
+  private static let slotSize = 32 * 1024
+  /// Datagrams read per system call (``receive(_:_:)``).
+  private static let slots = 4
+
+  private let handle: OpaquePointer
+  private let fd: Int32
+  private let buffer: UnsafeMutableRawBufferPointer
+  private var sequence: UInt32 = 1
+
+  /// The kernel's own text for the last failed request (its extended ack), or "".
+  private(set) var kernelMessage = ""
+
+  /// Opens a `NETLINK_ROUTE` socket with extended acks (error text) and capped acks (no echo of the
+  /// request in an error), in the calling thread's network namespace.
   init() throws(KernelError) {
-    guard let socket = nl_socket_alloc() else {
-      throw KernelError.system("nl_socket_alloc", errno: ENOMEM)
-    }
-    self.socket = socket
-    status = .allocate(capacity: 1)
-    status.initialize(to: faultline_nl_status())
-    let rc = nl_connect(socket, NETLINK_ROUTE)
+    guard let handle = nl_socket_alloc() else { throw KernelError.system("nl_socket_alloc", errno: ENOMEM) }
+    let rc = nl_connect(handle, NETLINK_ROUTE)
     if rc < 0 {
-      nl_socket_free(socket)
-      status.deallocate()
+      nl_socket_free(handle)
       throw Self.libnlError("nl_connect(NETLINK_ROUTE)", rc)
     }
-    _ = faultline_enable_ext_ack(socket)
-    _ = faultline_install_error_handler(socket, status)
+    self.handle = handle
+    fd = nl_socket_get_fd(handle)
+    _ = faultline_enable_ext_ack(fd)
+    // Link notifications tell when a remembered interface index may be stale (``linkIndex(named:)``);
+    // libnl's own requests must not take one for a reply out of order.
+    _ = nl_socket_add_membership(handle, Int32(RTNLGRP_LINK.rawValue))
+    nl_socket_disable_seq_check(handle)
+    buffer = .allocate(byteCount: Self.slotSize * Self.slots, alignment: 8)
+    Self.open.add(1, ordering: .relaxed)
   }
 
   deinit {
-    nl_socket_free(socket)
-    status.deallocate()
+    nl_socket_free(handle)
+    buffer.deallocate()
+    Self.open.subtract(1, ordering: .relaxed)
   }
 
-  /// The interface index of `name`, or nil when there is none (`ip link show NAME`).
-  func interfaceIndex(named name: String) throws(KernelError) -> Int32? {
-    var link: OpaquePointer?
-    let rc = retryingEINTR { rtnl_link_get_kernel(socket, 0, name, &link) }
-    Self.requestsSent.add(1, ordering: .relaxed)
-    if rc == -NLE_OBJ_NOTFOUND || rc == -NLE_NODEV || (rc < 0 && status.pointee.error == ENODEV) {
-      return nil
-    }
-    guard rc >= 0, let link else { throw requestError("RTM_GETLINK \(name)", rc) }
-    defer { rtnl_link_put(link) }
-    return rtnl_link_get_ifindex(link)
-  }
-
-  /// Names and indexes of every interface in the namespace (`ip link show`).
+  /// Names and indexes of every interface in the namespace (`ip link show`), through libnl's link cache.
   func interfaces() throws(KernelError) -> [(name: String, index: Int32)] {
+    drainNotifications()
     var cache: OpaquePointer?
-    let rc = retryingEINTR { rtnl_link_alloc_cache(socket, AF_UNSPEC, &cache) }
+    let rc = retryingEINTR { rtnl_link_alloc_cache(handle, AF_UNSPEC, &cache) }
     Self.requestsSent.add(1, ordering: .relaxed)
-    guard rc >= 0, let cache else { throw requestError("RTM_GETLINK dump", rc) }
+    guard rc >= 0, let cache else { throw Self.libnlError("RTM_GETLINK dump", rc) }
     defer { nl_cache_free(cache) }
     var result: [(String, Int32)] = []
     var object = nl_cache_get_first(cache)
     while let current = object {
-      let link = current
-      if let name = rtnl_link_get_name(link) {
-        result.append((String(cString: name), rtnl_link_get_ifindex(link)))
+      if let name = rtnl_link_get_name(current) {
+        result.append((String(cString: name), rtnl_link_get_ifindex(current)))
       }
       object = nl_cache_get_next(current)
     }
     return result.sorted { $0.1 < $1.1 }
   }
 
-  /// Sends one request and waits for the kernel's ack; returns the replies that arrived before it.
+  /// The interface index of `name`, or nil when there is none (`ip link show NAME`).
+  func interfaceIndex(named name: String) throws(KernelError) -> Int32? {
+    if let index = rememberedIndex(of: name) { return index }
+    let index = try link(named: name)?.index
+    if let index { indexes[name] = index }
+    return index
+  }
+
+  /// Interface indexes looked up on this socket, kept until the kernel reports any link change in the
+  /// namespace (a link added, removed, renamed or changed: the socket listens to `RTNLGRP_LINK`). So
+  /// an operation on an interface already seen sends no `RTM_GETLINK`.
+  private var indexes: [String: Int32] = [:]
+
+  /// The index remembered for `name`, after reading any link notification that came since.
+  func rememberedIndex(of name: String) -> Int32? {
+    drainNotifications()
+    return indexes[name]
+  }
+
+  /// Whether an index is remembered for `name`, without reading notifications first (the caller
+  /// reads them with its next request).
+  func isRemembered(_ name: String) -> Bool { indexes[name] != nil }
+
+  /// The index remembered for `name` as of the last notification read.
+  func remembered(_ name: String) -> Int32? { indexes[name] }
+
+  /// Remembers an index the caller looked up (``NetlinkSocket/interfaceAndRoot(named:)``).
+  func remember(_ index: Int32, of name: String) { indexes[name] = index }
+
+  /// Reads the notifications waiting on the socket without blocking; a link change forgets every
+  /// remembered index, and so does a lost notification (the receive queue overflowed).
+  private func drainNotifications() {
+    while true {
+      let count = receiveDatagrams(dontWait: true)
+      if count == -ENOBUFS {
+        indexes.removeAll()
+        continue
+      }
+      guard count > 0 else { return }
+      for (offset, length) in datagrams(count) {
+        noteNotifications(in: UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + length]))
+      }
+    }
+  }
+
+  private var lengths = [UInt32](repeating: 0, count: NetlinkSocket.slots)
+  private var truncated = [Int32](repeating: 0, count: NetlinkSocket.slots)
+
+  /// Reads up to ``slots`` datagrams in one system call; their count, or -errno (`EINTR` retried).
+  private func receiveDatagrams(dontWait: Bool) -> Int {
+    while true {
+      let count = lengths.withUnsafeMutableBufferPointer { lengths in
+        truncated.withUnsafeMutableBufferPointer { truncated in
+          faultline_receive(
+            fd, buffer.baseAddress, UInt32(Self.slotSize), UInt32(Self.slots), dontWait ? 1 : 0,
+            lengths.baseAddress, truncated.baseAddress)
+        }
+      }
+      if count == -EINTR { continue }
+      return Int(count)
+    }
+  }
+
+  /// The (offset, length) in ``buffer`` of each of the `count` datagrams just received; a truncated one
+  /// (larger than its slot) is reported as empty.
+  private func datagrams(_ count: Int) -> [(Int, Int)] {
+    (0..<count).map { index in (index * Self.slotSize, truncated[index] != 0 ? 0 : Int(lengths[index])) }
+  }
+
+  /// Forgets the remembered indexes when `datagram` holds a link notification.
+  private func noteNotifications(in datagram: UnsafeRawBufferPointer) {
+    var offset = 0
+    while offset + 16 <= datagram.count {
+      let length = Int(datagram.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+      guard length >= 16 else { return }
+      let type = Int32(datagram.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self))
+      if type == RTM_NEWLINK || type == RTM_DELLINK { indexes.removeAll() }
+      offset += (length + 3) & ~3
+    }
+  }
+
+  /// Sends one request and reads until its ack (or, for a dump, `NLMSG_DONE`); returns the messages
+  /// that came before: a GET's reply, a dump's parts, the notification an `echo` asks for.
   ///
   /// - Parameters:
   ///   - operation: names the request in errors (e.g. `RTM_NEWQDISC netem on eth0`).
-  ///   - expectReply: read a reply message before the ack (GET requests).
   ///   - dump: the request is a dump (`NLM_F_DUMP`): read until `NLMSG_DONE`, no ack.
+  ///   - echo: `NLM_F_ECHO`: the kernel sends the change's notification back to this socket, the
+  ///     object as it is after the change (a read-back that costs no second round trip).
   @discardableResult
   func request(
     _ operation: String, type: Int32, flags: Int32, header: [UInt8], attributes: [(UInt16, [UInt8])],
-    expectReply: Bool = false, dump: Bool = false
+    dump: Bool = false, echo: Bool = false
   ) throws(KernelError) -> [[UInt8]] {
-    let size = 64 + header.count + attributes.reduce(0) { $0 + 8 + $1.1.count }
-    guard let message = nlmsg_alloc_size(size) else { throw KernelError.system(operation, errno: ENOMEM) }
-    defer { nlmsg_free(message) }
-    guard nlmsg_put(message, UInt32(NL_AUTO_PORT), UInt32(NL_AUTO_SEQ), type, 0, flags) != nil else {
-      throw KernelError.system(operation, errno: ENOBUFS)
-    }
-    var rc = header.withUnsafeBytes { raw in
-      nlmsg_append(
-        message, UnsafeMutableRawPointer(mutating: raw.baseAddress), raw.count, Int32(NLMSG_ALIGNTO))
-    }
-    for (attributeType, payload) in attributes where rc >= 0 {
-      rc = payload.withUnsafeBytes { raw in
-        nla_put(message, Int32(attributeType), Int32(raw.count), raw.baseAddress)
-      }
-    }
-    guard rc >= 0 else { throw Self.libnlError(operation, rc) }
+    try request(
+      NetlinkRequest(
+        operation: operation, type: type, flags: flags, header: header, attributes: attributes, dump: dump,
+        echo: echo))
+  }
 
-    status.pointee.error = 0
-    status.pointee.message.0 = 0
-    rc = retryingEINTR { nl_send_auto(socket, message) }
-    guard rc >= 0 else { throw Self.libnlError(operation, rc) }
+  /// Sends `request` and reads its reply (see ``request(_:type:flags:header:attributes:dump:echo:)``).
+  @discardableResult
+  func request(_ request: NetlinkRequest) throws(KernelError) -> [[UInt8]] {
+    try exchange([request])[0]
+  }
+
+  /// Sends the requests in one `send` and reads every reply: one round trip for requests whose
+  /// answers are all needed (a link lookup and a dump, neither depending on the other). The kernel
+  /// handles them in order; a dump goes last (its later parts are made as they are read).
+  ///
+  /// - Returns: each request's replies, in order.
+  /// - Throws: the first failure among them (``kernelMessage`` is its text) once all are answered.
+  func exchange(_ requests: [NetlinkRequest]) throws(KernelError) -> [[[UInt8]]] {
+    let first = sequence &+ 1
+    var bytes: [UInt8] = []
+    for request in requests {
+      sequence &+= 1
+      bytes += request.encoded(sequence: sequence, acknowledged: true)
+    }
+    let operation = requests.map(\.operation).joined(separator: " + ")
+    try send(bytes, operation: operation)
     Self.requestsSent.add(1, ordering: .relaxed)
-
-    let collector = ReplyCollector()
-    let context = Unmanaged.passUnretained(collector).toOpaque()
-    nl_socket_modify_cb(
-      socket, NL_CB_VALID, NL_CB_CUSTOM,
-      { message, context in
-        guard let message, let context else { return Int32(NL_SKIP.rawValue) }
-        let collector = Unmanaged<ReplyCollector>.fromOpaque(context).takeUnretainedValue()
-        let length = Int(faultline_msg_length(message))
-        let bytes = UnsafeRawBufferPointer(start: faultline_msg_bytes(message), count: length)
-        collector.replies.append(Array(bytes))
-        return Int32(NL_OK.rawValue)
-      }, context)
-    nl_socket_modify_cb(
-      socket, NL_CB_ACK, NL_CB_CUSTOM,
-      { _, context in
-        guard let context else { return Int32(NL_STOP.rawValue) }
-        Unmanaged<ReplyCollector>.fromOpaque(context).takeUnretainedValue().acknowledged = true
-        return Int32(NL_STOP.rawValue)
-      }, context)
-    defer {
-      nl_socket_modify_cb(socket, NL_CB_VALID, NL_CB_DEFAULT, nil, nil)
-      nl_socket_modify_cb(socket, NL_CB_ACK, NL_CB_DEFAULT, nil, nil)
+    var replies = [[[UInt8]]](repeating: [], count: requests.count)
+    var failure: (error: KernelError, text: String)?
+    var pending = requests.count
+    try receive(operation) { message, seq, type in
+      let index = Int(seq &- first)
+      // Left over from an earlier request that failed halfway: not ours.
+      guard index >= 0, index < requests.count else { return false }
+      switch type {
+      case .reply:
+        replies[index].append(Array(message))
+        return false
+      case .ack:
+        break
+      case .done(let code):
+        if code != 0 {
+          failure = failure ?? (KernelError.system(requests[index].operation, errno: code), "")
+        }
+      case .error(let code, let text):
+        failure =
+          failure ?? (KernelError.system(requests[index].operation, errno: code, kernelMessage: text), text)
+      }
+      pending -= 1
+      return pending == 0
     }
-    // A dump ends with NLMSG_DONE (nl_recvmsgs returns then); any other request with its ack (or
-    // error), which may come alone (a GET with nothing to report) or after the reply.
-    try withExtendedLifetime(collector) { () throws(KernelError) in
-      repeat {
-        rc = retryingEINTR { nl_recvmsgs_default(socket) }
-        guard rc >= 0 else { throw requestError(operation, rc) }
-      } while !dump && !collector.acknowledged
+    if let failure {
+      kernelMessage = failure.text
+      throw failure.error
     }
-    _ = expectReply
-    return collector.replies
+    return replies
   }
 
-  /// The kernel's own text for the last failed request (its extended ack), or "".
-  var kernelMessage: String {
-    withUnsafeBytes(of: status.pointee.message) { raw in
-      String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+  /// Sends every request in one `send` and reads the answers: one round trip where there would be as
+  /// many as requests. Changes only (no dumps, no replies).
+  ///
+  /// The kernel handles the messages of one `send` in order, each as if sent alone, and answers a
+  /// request without `NLM_F_ACK` only when it fails. So only the last asks for an ack: its ack means
+  /// every request before it was handled, and the failures among them have arrived by then.
+  ///
+  /// - Returns: each request's failure (nil: done) with the kernel's text for it, in order. Later
+  ///   requests are handled whether or not an earlier one failed.
+  func batch(_ requests: [NetlinkRequest]) throws(KernelError) -> [(
+    error: KernelError, kernelMessage: String
+  )?] {
+    guard !requests.isEmpty else { return [] }
+    let first = sequence &+ 1
+    var bytes: [UInt8] = []
+    for (index, request) in requests.enumerated() {
+      sequence &+= 1
+      bytes += request.encoded(sequence: sequence, acknowledged: index == requests.count - 1)
+    }
+    let operation = "\(requests.count) requests from \(requests[0].operation)"
+    try send(bytes, operation: operation)
+    Self.requestsSent.add(1, ordering: .relaxed)
+    var results = [(error: KernelError, kernelMessage: String)?](repeating: nil, count: requests.count)
+    try receive(operation) { _, seq, type in
+      let index = Int(seq &- first)
+      guard index >= 0, index < requests.count else { return false }
+      if case .error(let code, let text) = type {
+        results[index] = (
+          KernelError.system(requests[index].operation, errno: code, kernelMessage: text), text
+        )
+      }
+      return index == requests.count - 1
+    }
+    kernelMessage = results.lazy.compactMap { $0?.kernelMessage }.first ?? ""
+    return results
+  }
+
+  private func send(_ bytes: [UInt8], operation: String) throws(KernelError) {
+    kernelMessage = ""
+    let sent = bytes.withUnsafeBytes { raw in
+      retryingEINTR { Int32(truncatingIfNeeded: Glibc.send(fd, raw.baseAddress, raw.count, 0)) }
+    }
+    guard sent >= 0 else { throw KernelError.system(operation, errno: errno) }
+  }
+
+  /// What a received message is.
+  private enum Received {
+    case ack
+    case error(Int32, String)
+    case done(Int32)
+    case reply
+  }
+
+  /// Reads datagrams and hands each message to `handle` until it says the reply is complete.
+  private func receive(
+    _ operation: String, _ handle: (UnsafeRawBufferPointer, UInt32, Received) -> Bool
+  ) throws(KernelError) {
+    while true {
+      let count = receiveDatagrams(dontWait: false)
+      guard count >= 0 else { throw KernelError.system(operation, errno: Int32(-count)) }
+      var complete = false
+      if (0..<count).contains(where: { truncated[$0] != 0 }) {
+        throw KernelError.system(operation, errno: EMSGSIZE)
+      }
+      for (start, size) in datagrams(count) {
+        var offset = start
+        let end = start + size
+        while offset + 16 <= end {
+          let length = Int(buffer.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+          guard length >= 16, offset + length <= end else { break }
+          let message = UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + length])
+          offset += (length + 3) & ~3
+          let type = message.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+          let seq = message.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+          if seq == 0 {
+            // A notification (our requests never use 0).
+            noteNotifications(in: message)
+            continue
+          }
+          let received: Received
+          switch Int32(type) {
+          case NLMSG_NOOP: continue
+          case NLMSG_ERROR:
+            let code = length >= 20 ? message.loadUnaligned(fromByteOffset: 16, as: Int32.self) : -EIO
+            received = code == 0 ? .ack : .error(-code, Self.extendedAckMessage(message))
+          case NLMSG_DONE:
+            let code = length >= 20 ? message.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0
+            received = .done(-code)
+          default:
+            received = .reply
+          }
+          // Messages after the last one a request needs belong to nobody (a stale datagram's tail).
+          if handle(message, seq, received) { complete = true }
+        }
+      }
+      if complete { return }
     }
   }
 
-  /// The kernel's errno for the last failed request, or 0.
-  var kernelErrno: Int32 { status.pointee.error }
-
-  private func requestError(_ operation: String, _ rc: Int32) -> KernelError {
-    let code = status.pointee.error != 0 ? status.pointee.error : Self.errno(fromLibnl: rc)
-    return KernelError.system(operation, errno: code, kernelMessage: kernelMessage)
+  /// `NLMSGERR_ATTR_MSG` of an `NLMSG_ERROR` message (capped: the request is not echoed), or "".
+  static func extendedAckMessage(_ message: UnsafeRawBufferPointer) -> String {
+    let flags = message.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
+    // nlmsghdr (16) + error (4) + the request's nlmsghdr (16), then the attributes.
+    guard flags & UInt16(NLM_F_ACK_TLVS) != 0, flags & UInt16(NLM_F_CAPPED) != 0, message.count > 36 else {
+      return ""
+    }
+    let reader = NetlinkReader(Array(message[36...]))
+    guard let text = reader.attributes(from: 0).first(where: { $0.0 == 1 /* NLMSGERR_ATTR_MSG */ }) else {
+      return ""
+    }
+    return String(decoding: text.1.prefix { $0 != 0 }, as: UTF8.self)
   }
 
   private static func libnlError(_ operation: String, _ rc: Int32) -> KernelError {
     KernelError.system(
-      operation, errno: errno(fromLibnl: rc), kernelMessage: String(cString: nl_geterror(rc)))
+      operation, errno: errnoFromLibnl(rc), kernelMessage: String(cString: nl_geterror(rc)))
   }
 
   /// libnl error codes that have an errno equivalent.
-  private static func errno(fromLibnl rc: Int32) -> Int32 {
+  private static func errnoFromLibnl(_ rc: Int32) -> Int32 {
     switch -rc {
     case NLE_PERM: EPERM
     case NLE_NOACCESS: EACCES
@@ -175,13 +372,41 @@ final class NetlinkSocket {
   }
 }
 
-/// Replies gathered by the `NL_CB_VALID` callback.
-private final class ReplyCollector {
-  var replies: [[UInt8]] = []
-  var acknowledged = false
+/// One netlink request, built before it is sent (so that several can go in one `send`).
+struct NetlinkRequest {
+  /// Names the request in errors (e.g. `RTM_NEWQDISC netem on eth0`).
+  var operation: String
+  var type: Int32
+  var flags: Int32
+  /// The fixed header after `nlmsghdr` (`struct tcmsg`, `struct ifinfomsg`).
+  var header: [UInt8]
+  var attributes: [(UInt16, [UInt8])]
+  /// `NLM_F_DUMP`: answered by parts and `NLMSG_DONE`, no ack.
+  var dump = false
+  /// `NLM_F_ECHO`: the change's notification comes back to the sender.
+  var echo = false
+
+  /// The whole message (`nlmsghdr` included) with sequence number `sequence`, to the kernel.
+  ///
+  /// - Parameter acknowledged: ask for an ack (`NLM_F_ACK`) when the change succeeds; without it the
+  ///   kernel answers only a failure (see ``NetlinkSocket/batch(_:)``).
+  func encoded(sequence: UInt32, acknowledged: Bool) -> [UInt8] {
+    var message = NetlinkWriter()
+    var extra = Int32(NLM_F_REQUEST) | (dump || !acknowledged ? 0 : Int32(NLM_F_ACK))
+    if echo { extra |= Int32(NLM_F_ECHO) }
+    message.append(UInt32(0))  // nlmsg_len, set below
+    message.append(UInt16(type))
+    message.append(UInt16(truncatingIfNeeded: flags | extra))
+    message.append(sequence)
+    message.append(UInt32(0))  // nlmsg_pid: the kernel
+    message.append(raw: header)
+    for (attributeType, payload) in attributes { message.attribute(attributeType, payload) }
+    message.set(UInt32(message.bytes.count), at: 0)
+    return message.bytes
+  }
 }
 
-/// Runs a libnl call again while it fails because a signal interrupted a system call.
+/// Runs a system or libnl call again while it fails because a signal interrupted it.
 @inline(__always)
 func retryingEINTR(_ body: () -> Int32) -> Int32 {
   while true {

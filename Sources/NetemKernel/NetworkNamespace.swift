@@ -20,28 +20,34 @@ public struct NamespaceIdentity: Sendable, Hashable, Codable, CustomStringConver
   public var description: String { "net:[\(inode)] (\(path))" }
 }
 
+/// Where a namespace worker is: the namespace's identity and the device of its nsfs file.
+struct EnteredNamespace: Sendable {
+  var identity: NamespaceIdentity
+  var device: UInt64
+}
+
 /// Runs work inside a network namespace on a dedicated thread.
 ///
-/// `setns(2)` changes the namespace of the calling thread only, so operations run on faultline's own
-/// worker threads (never a thread of the Swift cooperative pool or of Dispatch, whose other work would
-/// silently run in the wrong namespace). A worker enters the target namespace, runs the operation and
-/// goes back to its home namespace (a descriptor it opened when it started) before it takes the next
-/// one; a worker that cannot go back exits instead of being reused. Up to ``idleWorkers`` wait between
-/// operations: starting a thread per operation cost 34 µs on the host and 442 µs under TCG
-/// (docs/BENCHMARKS.md).
+/// `setns(2)` changes the namespace of the calling thread only, so it runs on faultline's own worker
+/// threads (never a thread of the Swift cooperative pool or of Dispatch, whose other work would
+/// silently run in the wrong namespace). A worker enters the target namespace, runs the job (opening
+/// the netlink socket that then serves the namespace, see ``NetlinkSessions``) and goes back to its
+/// home namespace (a descriptor it opened when it started) before it takes the next one; a worker
+/// that cannot go back exits instead of being reused. Up to ``idleWorkers`` wait between jobs, so a
+/// fan-out over many namespaces does not start a thread for each.
 enum NamespaceThread {
-  /// How many workers may wait idle for the next operation.
+  /// How many workers may wait idle for the next job.
   static let idleWorkers = 4
 
   static func run<T: Sendable>(
     in namespace: NetworkNamespaceRef, procRoot: String = "/proc",
-    _ body: @escaping @Sendable (NamespaceIdentity) throws -> T
+    _ body: @escaping @Sendable (EnteredNamespace) throws -> T
   ) async throws -> T {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
       NamespaceWorker.take().submit {
         do {
-          let identity = try enter(namespace, procRoot: procRoot)
-          continuation.resume(returning: try body(identity))
+          let entered = try enter(namespace, procRoot: procRoot)
+          continuation.resume(returning: try body(entered))
         } catch {
           continuation.resume(throwing: error)
         }
@@ -59,10 +65,15 @@ enum NamespaceThread {
 
   /// Moves the calling thread into `namespace` and says which namespace it is now in.
   private static func enter(_ namespace: NetworkNamespaceRef, procRoot: String) throws(KernelError)
-    -> NamespaceIdentity
+    -> EnteredNamespace
   {
     guard let path = namespace.path(procRoot: procRoot) else {
-      return NamespaceIdentity(path: "/proc/self/ns/net", inode: try inode(of: "/proc/thread-self/ns/net"))
+      var info = stat()
+      let own = "/proc/thread-self/ns/net"
+      guard stat(own, &info) == 0 else { throw KernelError.system("stat \(own)", errno: errno) }
+      return EnteredNamespace(
+        identity: NamespaceIdentity(path: "/proc/self/ns/net", inode: UInt64(info.st_ino)),
+        device: UInt64(info.st_dev))
     }
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     if fd < 0 { throw openError(path: path, errno: errno) }
@@ -77,7 +88,8 @@ enum NamespaceThread {
       if code == EINVAL { throw KernelError.notANamespace(path) }
       throw KernelError.system("setns \(path)", errno: code)
     }
-    return NamespaceIdentity(path: path, inode: UInt64(info.st_ino))
+    return EnteredNamespace(
+      identity: NamespaceIdentity(path: path, inode: UInt64(info.st_ino)), device: UInt64(info.st_dev))
   }
 
   /// What a failed `open()` of a namespace path means.
@@ -92,12 +104,6 @@ enum NamespaceThread {
     case EACCES, EPERM: KernelError.missingCapabilities(["CAP_SYS_PTRACE"], operation: "opening \(path)")
     default: KernelError.system("opening \(path)", errno: code)
     }
-  }
-
-  private static func inode(of path: String) throws(KernelError) -> UInt64 {
-    var info = stat()
-    guard stat(path, &info) == 0 else { throw KernelError.system("stat \(path)", errno: errno) }
-    return UInt64(info.st_ino)
   }
 }
 

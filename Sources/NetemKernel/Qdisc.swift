@@ -40,12 +40,16 @@ public struct QdiscSnapshot: Sendable, Hashable, Codable {
     ifindex = Int32(bitPattern: reader.u32(at: 20))
     handle = reader.u32(at: 24)
     parent = reader.u32(at: 28)
-    kind = ""
-    options = []
-    for (type, payload) in reader.attributes(from: 36) {
-      if type == UInt16(TCA_KIND) { kind = String(decoding: payload.prefix { $0 != 0 }, as: UTF8.self) }
-      if type == UInt16(TCA_OPTIONS) { options = payload }
+    var kind = ""
+    var options: [UInt8] = []
+    reader.forEachAttribute(from: 36) { type, payload in
+      if type == UInt16(TCA_KIND) {
+        kind = String(decoding: bytes[payload].prefix { $0 != 0 }, as: UTF8.self)
+      }
+      if type == UInt16(TCA_OPTIONS) { options = Array(bytes[payload]) }
     }
+    self.kind = kind
+    self.options = options
   }
 
   /// The interface index it was dumped for (not persisted: indexes change).
@@ -70,7 +74,67 @@ func tcmsg(ifindex: Int32, handle: UInt32 = 0, parent: UInt32 = 0, info: UInt32 
   return w.bytes
 }
 
+extension NetlinkRequest {
+  /// `tc qdisc replace dev IF root handle H: KIND …`: creates the root qdisc or replaces it.
+  static func replaceRoot(ifindex: Int32, interface: String, kind: String, handle: UInt32, options: [UInt8])
+    -> NetlinkRequest
+  {
+    NetlinkRequest(
+      operation: "RTM_NEWQDISC \(kind) \(formatHandle(handle)) on \(interface)", type: Int32(RTM_NEWQDISC),
+      flags: NLM_F_CREATE | NLM_F_REPLACE,
+      header: tcmsg(ifindex: ifindex, handle: handle, parent: rootParent),
+      attributes: [(UInt16(TCA_KIND), Array(kind.utf8) + [0]), (UInt16(TCA_OPTIONS), options)])
+  }
+
+  /// `tc qdisc del dev IF root handle H:`.
+  static func deleteRoot(ifindex: Int32, interface: String, handle: UInt32) -> NetlinkRequest {
+    NetlinkRequest(
+      operation: "RTM_DELQDISC \(formatHandle(handle)) on \(interface)", type: Int32(RTM_DELQDISC), flags: 0,
+      header: tcmsg(ifindex: ifindex, handle: handle, parent: rootParent), attributes: [])
+  }
+
+  /// `tc qdisc show` in the whole namespace: an `RTM_GETQDISC` dump (Linux 6.1 dumps every
+  /// interface's qdiscs whatever index the request names).
+  static func dumpQdiscs(ifindex: Int32, interface: String) -> NetlinkRequest {
+    NetlinkRequest(
+      operation: "RTM_GETQDISC dump for \(interface)", type: Int32(RTM_GETQDISC), flags: NLM_F_DUMP,
+      header: tcmsg(ifindex: ifindex), attributes: [], dump: true)
+  }
+}
+
 extension NetlinkSocket {
+  /// The index of the interface named `name` and its root qdisc, in one round trip: the link lookup
+  /// and the qdisc dump go in one `send` (neither needs the other's answer). Nil when there is no
+  /// such interface.
+  ///
+  /// `ip link show NAME; tc qdisc show dev NAME root`.
+  func interfaceAndRoot(named name: String) throws(KernelError) -> (ifindex: Int32, root: QdiscSnapshot?)? {
+    if isRemembered(name) {
+      // Only the dump: a link notification queued before it is read before its replies (one queue),
+      // and forgets the index; then the link is looked up again.
+      let qdiscs = try request(.dumpQdiscs(ifindex: 0, interface: name)).compactMap {
+        QdiscSnapshot(message: $0)
+      }
+      var index = remembered(name)
+      if index == nil { index = try interfaceIndex(named: name) }
+      guard let index else { return nil }
+      return (index, qdiscs.first { $0.ifindex == index && $0.parent == rootParent })
+    }
+    let replies: [[[UInt8]]]
+    do {
+      replies = try exchange([.getLink(named: name), .dumpQdiscs(ifindex: 0, interface: name)])
+    } catch  where error.errno == ENODEV {
+      return nil
+    }
+    guard let link = replies[0].lazy.compactMap({ LinkRecord(message: $0) }).first(where: { $0.name == name })
+    else { return nil }
+    let root = replies[1].lazy.compactMap { QdiscSnapshot(message: $0) }.first {
+      $0.ifindex == link.index && $0.parent == rootParent
+    }
+    remember(link.index, of: name)
+    return (link.index, root)
+  }
+
   /// The root qdisc of `ifindex` (`tc qdisc show dev IF root`).
   ///
   /// A dump filtered here rather than a GET: Linux 6.1 answers RTM_GETQDISC only through a
@@ -88,22 +152,27 @@ extension NetlinkSocket {
   ///
   /// When `handle` is the current root's handle the kernel changes it in place; otherwise it creates
   /// the new qdisc and grafts it over the old root, which is destroyed.
-  func replaceRoot(ifindex: Int32, interface: String, kind: String, handle: UInt32, options: [UInt8])
-    throws(KernelError)
-  {
-    try request(
-      "RTM_NEWQDISC \(kind) \(formatHandle(handle)) on \(interface)", type: Int32(RTM_NEWQDISC),
-      flags: NLM_F_CREATE | NLM_F_REPLACE,
-      header: tcmsg(ifindex: ifindex, handle: handle, parent: rootParent),
-      attributes: [(UInt16(TCA_KIND), Array(kind.utf8) + [0]), (UInt16(TCA_OPTIONS), options)])
+  ///
+  /// - Parameter echo: ask the kernel to send the change's notification back (`NLM_F_ECHO`, what
+  ///   `tc monitor` would print) and return the root it describes: the qdisc as the kernel holds it
+  ///   after the change, read back in the same round trip. Nil without `echo`, or when the kernel sent
+  ///   none.
+  @discardableResult
+  func replaceRoot(
+    ifindex: Int32, interface: String, kind: String, handle: UInt32, options: [UInt8], echo: Bool = false
+  ) throws(KernelError) -> QdiscSnapshot? {
+    var request = NetlinkRequest.replaceRoot(
+      ifindex: ifindex, interface: interface, kind: kind, handle: handle, options: options)
+    request.echo = echo
+    return try self.request(request).lazy.compactMap { QdiscSnapshot(message: $0) }.first {
+      $0.ifindex == ifindex && $0.parent == rootParent
+    }
   }
 
   /// Deletes the root qdisc if its handle is `handle` (`tc qdisc del dev IF root handle H:`); the kernel
   /// refuses (ENOENT) when the root has another handle, so a foreign qdisc is never deleted.
   func deleteRoot(ifindex: Int32, interface: String, handle: UInt32) throws(KernelError) {
-    try request(
-      "RTM_DELQDISC \(formatHandle(handle)) on \(interface)", type: Int32(RTM_DELQDISC), flags: 0,
-      header: tcmsg(ifindex: ifindex, handle: handle, parent: rootParent), attributes: [])
+    try request(.deleteRoot(ifindex: ifindex, interface: interface, handle: handle))
   }
 
   /// What hangs under the root qdisc `root` that recreating it from its options would lose: child

@@ -37,14 +37,14 @@ extension NetemKernel {
     force: Bool = false, prepare: @escaping @Sendable (ApplyPlan) throws -> Void = { _ in }
   ) async throws -> ApplyReport {
     try shape.validate()
-    let requested = try requestedParameters(fault, for: target)
+    let (requested, options) = try requestedParameters(fault, for: target)
     let logger = logger
-    return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
+    return try await NetlinkSessions.shared.run(
+      in: target.namespace, procRoot: procRoot, hold: .take([target.interface])
+    ) { identity, socket in
       try Self.check(identity, expectedInode: expectedInode)
-      let socket = try NetlinkSocket()
-      let ifindex = try Self.interfaceIndex(socket, target, identity)
       let interface = target.interface
-      let previous = try socket.rootQdisc(ifindex: ifindex, interface: interface)
+      let (ifindex, previous) = try Self.interfaceAndRoot(socket, target, identity)
       let replacing = try Self.foreignRootToReplace(
         socket, ifindex: ifindex, target: target, previous, force: force)
       let before = try Self.treeBefore(socket, ifindex: ifindex, interface: interface, previous)
@@ -55,7 +55,7 @@ extension NetemKernel {
       let applied: NetemParameters
       do {
         let filters = try Self.buildTree(
-          socket, ifindex: ifindex, interface: interface, requested, shape: shape, over: before)
+          socket, ifindex: ifindex, interface: interface, options: options, shape: shape, over: before)
         applied = try Self.verifyTree(
           socket, ifindex: ifindex, interface: interface, requested, filters: filters)
       } catch {
@@ -84,12 +84,11 @@ extension NetemKernel {
     try Capabilities.require(
       CapabilitySet.needed(for: target.namespace, modifies: true), for: "reshaping the fault on \(target)")
     let logger = logger
-    try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
+    try await NetlinkSessions.shared.run(in: target.namespace, procRoot: procRoot, hold: .none) {
+      identity, socket in
       try Self.check(identity, expectedInode: expectedInode)
-      let socket = try NetlinkSocket()
-      let ifindex = try Self.interfaceIndex(socket, target, identity)
       let interface = target.interface
-      let root = try socket.rootQdisc(ifindex: ifindex, interface: interface)
+      let (ifindex, root) = try Self.interfaceAndRoot(socket, target, identity)
       guard let root, root.isShapedRoot else {
         throw KernelError.system(
           "reshaping the fault on \(target): the root qdisc is \(root?.summary ?? "none"), not faultline's "
@@ -120,11 +119,11 @@ extension NetemKernel {
   public func readShape(_ target: FaultTarget, expectedInode: UInt64?) async throws -> TrafficShape? {
     try Capabilities.require(
       CapabilitySet.needed(for: target.namespace, modifies: false), for: "inspecting \(target)")
-    return try await NamespaceThread.run(in: target.namespace, procRoot: procRoot) { identity in
+    return try await NetlinkSessions.shared.run(in: target.namespace, procRoot: procRoot, hold: .none) {
+      identity, socket in
       try Self.check(identity, expectedInode: expectedInode)
-      let socket = try NetlinkSocket()
-      let ifindex = try Self.interfaceIndex(socket, target, identity)
-      guard let root = try socket.rootQdisc(ifindex: ifindex, interface: target.interface), root.isShapedRoot
+      let (ifindex, root) = try Self.interfaceAndRoot(socket, target, identity)
+      guard let root, root.isShapedRoot
       else { return nil }
       let filters = try socket.filters(ifindex: ifindex, interface: target.interface).compactMap(\.flower)
       return ShapedTree.shape(of: filters) ?? TrafficShape(faulted: [])
@@ -248,7 +247,7 @@ extension NetemKernel {
 
   /// Builds or changes the tree; returns the filters it now holds.
   private static func buildTree(
-    _ socket: NetlinkSocket, ifindex: Int32, interface: String, _ requested: NetemParameters,
+    _ socket: NetlinkSocket, ifindex: Int32, interface: String, options: [UInt8],
     shape: TrafficShape, over before: TreeState
   ) throws(KernelError) -> [FlowerFilter] {
     if let root = before.root, root.isFaultline, !root.isShapedRoot {
@@ -262,7 +261,7 @@ extension NetemKernel {
     do {
       try socket.replaceQdisc(
         ifindex: ifindex, interface: interface, kind: "netem", handle: ShapedTree.netemHandle,
-        parent: ShapedTree.faultClass, options: requested.encodedOptions())
+        parent: ShapedTree.faultClass, options: options)
     } catch  where error.errno == ENOENT && isUnknownKind(socket.kernelMessage) {
       throw KernelError.netemUnavailable(kernelMessage: socket.kernelMessage)
     }
@@ -284,17 +283,16 @@ extension NetemKernel {
     for pref in stale.sorted() {
       try socket.deleteFilters(ifindex: ifindex, interface: interface, pref: pref)
     }
-    var added: [UInt16] = []
-    do {
-      for filter in next {
-        try missingModule("cls_flower", socket) { () throws(KernelError) in
-          try socket.addFilter(ifindex: ifindex, interface: interface, filter)
-        }
-        added.append(filter.pref)
+    // All filters in one round trip; the kernel adds each as if it came alone.
+    let results = try socket.batch(next.map { .addFilter(ifindex: ifindex, interface: interface, $0) })
+    if let failure = results.lazy.compactMap({ $0 }).first {
+      for (filter, result) in zip(next, results) where result == nil {
+        try? socket.deleteFilters(ifindex: ifindex, interface: interface, pref: filter.pref)
       }
-    } catch {
-      for pref in added { try? socket.deleteFilters(ifindex: ifindex, interface: interface, pref: pref) }
-      throw error
+      if failure.error.errno == ENOENT && isUnknownKind(failure.kernelMessage) {
+        throw KernelError.moduleUnavailable("cls_flower", kernelMessage: failure.kernelMessage)
+      }
+      throw failure.error
     }
     let keep = Set(next.map(\.pref))
     for pref in Set(current.map(\.pref)).subtracting(keep).subtracting(stale).sorted() {

@@ -329,23 +329,14 @@ extension NetlinkSocket {
     ifindex: Int32, interface: String, kind: String, handle: UInt32, parent: UInt32, options: [UInt8]
   ) throws(KernelError) {
     try request(
-      "RTM_NEWQDISC \(kind) \(formatHandle(handle)) parent \(formatHandle(parent)) on \(interface)",
-      type: Int32(RTM_NEWQDISC), flags: NLM_F_CREATE | NLM_F_REPLACE,
-      header: tcmsg(ifindex: ifindex, handle: handle, parent: parent),
-      attributes: [(UInt16(TCA_KIND), Array(kind.utf8) + [0]), (UInt16(TCA_OPTIONS), options)])
+      .replaceQdisc(
+        ifindex: ifindex, interface: interface, kind: kind, handle: handle, parent: parent, options: options))
   }
 
   /// Adds one flower filter on faultline's root (`tc filter add dev IF parent fa17: protocol ip pref N
   /// flower …`).
   func addFilter(ifindex: Int32, interface: String, _ filter: FlowerFilter) throws(KernelError) {
-    try request(
-      "RTM_NEWTFILTER flower pref \(filter.pref) on \(interface)", type: Int32(RTM_NEWTFILTER),
-      flags: NLM_F_CREATE | NLM_F_EXCL,
-      header: tcmsg(ifindex: ifindex, parent: ShapedTree.rootHandle, info: filter.info),
-      attributes: [
-        (UInt16(TCA_KIND), Array("flower".utf8) + [0]),
-        (UInt16(TCA_OPTIONS) | UInt16(NLA_F_NESTED), filter.encodedOptions()),
-      ])
+    try request(.addFilter(ifindex: ifindex, interface: interface, filter))
   }
 
   /// Deletes every filter at priority `pref` on faultline's root (`tc filter del dev IF parent fa17:
@@ -363,9 +354,41 @@ extension NetlinkSocket {
 
   /// The filters on faultline's root (`tc filter show dev IF parent fa17:`).
   func filters(ifindex: Int32, interface: String) throws(KernelError) -> [DumpedFilter] {
-    try request(
-      "RTM_GETTFILTER dump for \(interface)", type: Int32(RTM_GETTFILTER), flags: NLM_F_DUMP,
-      header: tcmsg(ifindex: ifindex, parent: ShapedTree.rootHandle), attributes: [], dump: true
-    ).compactMap { FlowerFilter.decode(message: $0) }
+    try request(.dumpFilters(ifindex: ifindex, interface: interface)).compactMap {
+      FlowerFilter.decode(message: $0)
+    }
+  }
+}
+
+extension NetlinkRequest {
+  /// `tc qdisc replace dev IF parent P handle H: KIND …`.
+  static func replaceQdisc(
+    ifindex: Int32, interface: String, kind: String, handle: UInt32, parent: UInt32, options: [UInt8]
+  ) -> NetlinkRequest {
+    NetlinkRequest(
+      operation:
+        "RTM_NEWQDISC \(kind) \(formatHandle(handle)) parent \(formatHandle(parent)) on \(interface)",
+      type: Int32(RTM_NEWQDISC), flags: NLM_F_CREATE | NLM_F_REPLACE,
+      header: tcmsg(ifindex: ifindex, handle: handle, parent: parent),
+      attributes: [(UInt16(TCA_KIND), Array(kind.utf8) + [0]), (UInt16(TCA_OPTIONS), options)])
+  }
+
+  /// `tc filter show dev IF parent fa17:`: an `RTM_GETTFILTER` dump of faultline's root.
+  static func dumpFilters(ifindex: Int32, interface: String) -> NetlinkRequest {
+    NetlinkRequest(
+      operation: "RTM_GETTFILTER dump for \(interface)", type: Int32(RTM_GETTFILTER), flags: NLM_F_DUMP,
+      header: tcmsg(ifindex: ifindex, parent: ShapedTree.rootHandle), attributes: [], dump: true)
+  }
+
+  /// `tc filter add dev IF parent fa17: protocol ip pref N flower …` (one filter on faultline's root).
+  static func addFilter(ifindex: Int32, interface: String, _ filter: FlowerFilter) -> NetlinkRequest {
+    NetlinkRequest(
+      operation: "RTM_NEWTFILTER flower pref \(filter.pref) on \(interface)", type: Int32(RTM_NEWTFILTER),
+      flags: NLM_F_CREATE | NLM_F_EXCL,
+      header: tcmsg(ifindex: ifindex, parent: ShapedTree.rootHandle, info: filter.info),
+      attributes: [
+        (UInt16(TCA_KIND), Array("flower".utf8) + [0]),
+        (UInt16(TCA_OPTIONS) | UInt16(NLA_F_NESTED), filter.encodedOptions()),
+      ])
   }
 }
