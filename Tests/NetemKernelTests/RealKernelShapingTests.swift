@@ -68,6 +68,12 @@ final class TwoPeerNetwork {
 }
 
 /// Collects samples from a concurrent task.
+/// A socket a test thread uses on its own.
+private final class OwnSocket: @unchecked Sendable {
+  let socket: NetlinkSocket
+  init(_ socket: NetlinkSocket) { self.socket = socket }
+}
+
 private final class Samples<T: Sendable>: @unchecked Sendable {
   private let lock = NSLock()
   private var values: [T] = []
@@ -196,24 +202,33 @@ extension RealKernel {
         try fault([("delay", "50ms")]), shape: toPeer1, to: net.target, expectedInode: identity.inode)
       let before = (try net.probe("192.0.2.2"), try net.probe("192.0.2.3"))
 
-      // Sample the kernel's state (what `tc qdisc show` and `tc filter show` print) while reshaping.
+      // Sample the kernel's state (what `tc qdisc show` and `tc filter show` print) while reshaping,
+      // from a thread of its own with a socket of its own: the kernel preempts it between any two of
+      // the reshapes' requests, which all go over faultline's one socket for the namespace.
       let samples = Samples<(TargetInspection, Int)>()
-      let target = net.target
-      async let sampling: Void = {
-        let sampler = NetemKernel()
+      let (_, ifindex) = try await kernel.resolve(net.target)
+      let sampler = try await NamespaceThread.run(in: net.target.namespace) { _ in
+        OwnSocket(try NetlinkSocket())
+      }
+      let finished = DispatchSemaphore(value: 0)
+      Thread {
         while !samples.isStopped {
-          let root = try await sampler.inspect(target, expectedInode: nil)
-          let faulted = try await sampler.readShape(target, expectedInode: nil)?.faulted.count ?? 0
-          samples.add((root, faulted))
+          guard let tree = try? NetemKernel.readTree(sampler.socket, ifindex: ifindex, interface: "va") else {
+            continue
+          }
+          let netem = tree.netem.flatMap { try? NetemParameters(decodingOptions: $0.options) }
+          let faulted = ShapedTree.shape(of: tree.filters.compactMap(\.flower))?.faulted.count ?? 0
+          samples.add((netem.map(TargetInspection.faultline) ?? .none, faulted))
         }
-      }()
+        finished.signal()
+      }.start()
       for _ in 0..<5 {
         try await kernel.reshape(toPeer2, on: net.target, expectedInode: identity.inode)
         try await kernel.reshape(toPeer1, on: net.target, expectedInode: identity.inode)
       }
       try await kernel.reshape(toPeer2, on: net.target, expectedInode: identity.inode)
       samples.stop()
-      try await sampling
+      finished.wait()
       let seen = samples.all
       print("measured: \(seen.count) kernel samples during 11 reshapes")
       #expect(seen.count > 0)
