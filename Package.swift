@@ -111,9 +111,13 @@ let package = Package(
     // `make bench`: the same work done in-process and by spawning tc, side by side.
     .executableTarget(
       name: "faultline-bench",
-      dependencies: ["FaultModel", "NetemKernel", "FaultAgent", "ChaosAnnotations", "FaultTelemetry"],
+      dependencies: [
+        "FaultModel", "NetemKernel", "FaultAgent", "ChaosAnnotations", "FaultTelemetry", "RawNetlink",
+      ],
       path: "Benchmarks/Sources/faultline-bench"
     ),
+    // The benchmarks' floor: the same netlink requests sent by a minimal C sender.
+    .target(name: "RawNetlink", path: "Benchmarks/Sources/RawNetlink"),
     // The agent's test doubles: an in-memory kernel, a manual clock, scripted profiles and pods.
     .target(
       name: "AgentTestSupport",

@@ -166,6 +166,10 @@ struct KernelFigures {
     let delete = ["qdisc", "del", "dev", BenchNamespaces.interface, "root", "handle", "fa17:"]
     try Spawn.check(execTc(namespaces.names[0], replace))
     try Spawn.check(execTc(namespaces.names[0], delete))
+    var raw = Samples()
+    var rawApply = Samples()
+    let paths = namespaces.names.map { "/run/netns/\($0)" }
+    let options = ApplyWay.netem(kernel).options
     for round in 0..<rounds {
       let apply = try await microseconds {
         for index in 0..<count { _ = try await kernel.apply(BenchFault.fault, to: namespaces.target(index)) }
@@ -199,28 +203,38 @@ struct KernelFigures {
       var revertTimes = Samples()
       for name in namespaces.names { try spawnTimed(execTc(name, replace), into: &applyTimes) }
       for name in namespaces.names { try spawnTimed(execTc(name, delete), into: &revertTimes) }
+      let (rawApplyUs, rawTotalUs) = try await RawSender.onThread {
+        try RawSender.fanout(paths, interface: BenchNamespaces.interface, kind: "netem", options: options)
+      }
+      rawApply.append(rawApplyUs / 1000)
+      raw.append(rawTotalUs / 1000)
+
       let spawnApply = applyTimes.values.reduce(0, +) / 1000
       spawnedApply.append(spawnApply)
       spawned.append(spawnApply + revertTimes.values.reduce(0, +) / 1000)
       progress(
         "fan-out round \(round + 1)/\(rounds): in-process \(rounded(sequential.values.last!)) ms "
-          + "(concurrent \(rounded(concurrent.values.last!)) ms), ip netns exec tc "
+          + "(concurrent \(rounded(concurrent.values.last!)) ms), raw \(rounded(raw.values.last!)) ms, ip netns exec tc "
           + "\(rounded(spawned.values.last!)) ms")
     }
     let key = "fanout_\(count)_ms"
     let figures: [String: Any] = [
       key: rounded(sequential.median), "tc_\(key)": rounded(spawned.median),
-      "fanout_\(count)_concurrent_ms": rounded(concurrent.median),
+      "fanout_\(count)_concurrent_ms": rounded(concurrent.median), "raw_\(key)": rounded(raw.median),
+      "fanout_\(count)_raw_ratio": rounded(sequential.median / raw.median, 2),
+      "fanout_\(count)_tc_speedup": rounded(spawned.median / sequential.median, 1),
     ]
     let details: [String: Any] = [
       "method":
         "\(count) netns with a veth each; apply the fault on all then revert all; in-process "
-        + "sequentially (headline) and as one task per netns (concurrent); tc as `ip netns exec NS tc "
-        + "qdisc replace|del …` one after the other; median of \(rounds) rounds",
+        + "sequentially (headline) and as one task per netns (concurrent); raw: the C sender, per netns "
+        + "setns + socket + RTM_GETLINK + RTM_NEWQDISC + read-back dump, then RTM_DELQDISC + close, on one "
+        + "thread; tc as `ip netns exec NS tc qdisc replace|del …` one after the other; median of \(rounds) rounds",
       "namespaces": count, "rounds": rounds,
       "inprocess_sequential_ms": sequential.summary(), "inprocess_apply_only_ms": sequentialApply.summary(),
       "inprocess_concurrent_ms": concurrent.summary(), "tc_ms": spawned.summary(),
-      "tc_apply_only_ms": spawnedApply.summary(),
+      "tc_apply_only_ms": spawnedApply.summary(), "raw_ms": raw.summary(),
+      "raw_apply_only_ms": rawApply.summary(),
     ]
     return (figures, details)
   }

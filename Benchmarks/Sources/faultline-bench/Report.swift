@@ -180,6 +180,38 @@ enum Report {
       guard let value else { return "not measured" }
       return pass(value) ? "met" : "MISSED"
     }
+    // Issue 13: faultline against the raw netlink floor, the same requests from a minimal C sender.
+    // The host has no netem, so its figures install a tbf through the same steps (proxy_*).
+    func pair(
+      _ label: String, _ hostKey: String, _ vmKey: String, digits: Int = 1, target: String = "",
+      _ pass: ((Double) -> Bool)? = nil
+    ) {
+      let values = [number(host, hostKey), number(vm, vmKey)]
+      var verdict = ""
+      if let pass {
+        let judged = values.compactMap { $0 }
+        verdict = judged.isEmpty ? "not measured" : judged.allSatisfy(pass) ? "met" : "MISSED"
+      }
+      rows.append(
+        Row(
+          label: label, host: text(values[0], digits: digits), vm: text(values[1], digits: digits),
+          target: target, verdict: verdict))
+    }
+    pair("apply p50 (µs), socket open", "proxy_p50_us", "apply_p50_us")
+    pair("raw apply p50 (µs)", "proxy_raw_p50_us", "apply_raw_p50_us")
+    pair("apply / raw p50 (×)", "proxy_ratio_p50", "apply_ratio_p50", digits: 2, target: "≤ 2") { $0 <= 2 }
+    pair("apply p99 (µs), socket open", "proxy_p99_us", "apply_p99_us")
+    pair("raw apply p99 (µs)", "proxy_raw_p99_us", "apply_raw_p99_us")
+    pair("apply / raw p99 (×)", "proxy_ratio_p99", "apply_ratio_p99", digits: 2, target: "≤ 3") { $0 <= 3 }
+    rows.append(
+      Row(
+        label: "host proxy apply p99 (µs)", host: text(number(host, "proxy_p99_us")), vm: "—",
+        target: "≤ 100", verdict: judge(number(host, "proxy_p99_us")) { $0 <= 100 }))
+    pair("first apply in a netns p50 (µs)", "proxy_cold_p50_us", "apply_cold_p50_us")
+    pair("raw first apply p50 (µs)", "proxy_raw_cold_p50_us", "apply_raw_cold_p50_us")
+    pair("first apply / raw p50 (×)", "proxy_cold_ratio_p50", "apply_cold_ratio_p50", digits: 2)
+    pair("apply round trips", "proxy_round_trips", "apply_round_trips", digits: 0)
+    pair("raw apply round trips", "proxy_raw_round_trips", "apply_raw_round_trips", digits: 0)
     add("inject_p50_us")
     add(
       "inject_p99_us", target: "≤ 100 real hardware",
@@ -205,6 +237,24 @@ enum Report {
         label: "tc_fanout / fanout (×)", host: "—", vm: text(fanout), target: "≥ 10×",
         verdict: judge(fanout) { $0 >= 10 }))
     add(fanoutKey.replacingOccurrences(of: "_ms", with: "_concurrent_ms"))
+    add("raw_\(fanoutKey)")
+    let fanoutPrefix = fanoutKey.replacingOccurrences(of: "_ms", with: "")
+    add(
+      "\(fanoutPrefix)_raw_ratio", digits: 2, target: "≤ 2",
+      verdict: judge(number(vm, "\(fanoutPrefix)_raw_ratio")) { $0 <= 2 })
+    add(
+      "\(fanoutPrefix)_tc_speedup", target: "≥ 100",
+      verdict: judge(number(vm, "\(fanoutPrefix)_tc_speedup")) { $0 >= 100 })
+    for peers in [1, 10, 100] {
+      add("targeted_\(peers)_apply_p50_us")
+      add("targeted_\(peers)_raw_p50_us")
+      add(
+        "targeted_\(peers)_raw_ratio", digits: 2, target: peers == 100 ? "≤ 2" : "",
+        verdict: peers == 100 ? judge(number(vm, "targeted_100_raw_ratio")) { $0 <= 2 } : "")
+      add("targeted_\(peers)_round_trips", digits: 0)
+      add("targeted_\(peers)_raw_round_trips", digits: 0)
+      add("targeted_\(peers)_tc_p50_us")
+    }
     add("status_p50_us")
     add("tc_show_p50_us")
     let show = [host, vm].map { ratio(number($0, "tc_show_p50_us"), number($0, "status_p50_us")) }

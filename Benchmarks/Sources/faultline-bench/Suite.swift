@@ -8,7 +8,7 @@ let usage = """
     faultline-bench host --out FILE --faultline BIN [options]   figures that need no netem
     faultline-bench report --host FILE --vm FILE --out FILE [--markdown]
                                                                 merge, write latest.json, print the table
-    faultline-bench profile inject|refused|status|annotation|reader [--iterations N]
+    faultline-bench profile inject|proxy|refused|status|annotation|reader [--iterations N]
                                                                 a bare loop to run under valgrind
   options:
     --iterations N        timed operations per way (default 1000)
@@ -19,8 +19,8 @@ let usage = """
     --idle-seconds S      idle footprint window (default 60)
     --netns NAME          profile: use this namespace (with a veth fb0) instead of making one
                           (under valgrind, Foundation's Process cannot spawn `ip`)
-    --only a,b            figure groups: inject fanout readpath breakdown schedule annotations spawn
-                          idle
+    --only a,b            figure groups: inject overhead targeted fanout readpath breakdown schedule
+                          annotations spawn idle
   """
 
 /// The parsed command line.
@@ -117,6 +117,12 @@ func runSuite(_ options: Options, where side: String) async throws {
           single.target(0), iterations: max(20, iterations / 5), warmup: max(5, warmup / 5))
       }
     }
+    if options.wants("overhead") {
+      await record("overhead") {
+        try await OverheadFigure.measure(
+          single, way: .netem(kernel.kernel), prefix: "apply", iterations: iterations, warmup: warmup)
+      }
+    }
     if options.wants("targeted") {
       await record("targeted") {
         try await TargetedFigure.measure(single, kernel: kernel, iterations: iterations, warmup: warmup)
@@ -135,6 +141,13 @@ func runSuite(_ options: Options, where side: String) async throws {
   }
   if options.wants("breakdown") {
     await record("breakdown") { try await KernelFigures.breakdown(iterations: iterations) }
+  }
+  if side == "host" && options.wants("overhead") {
+    await record("overhead") {
+      let way = try await ApplyWay.tokenBucket(kernel.kernel, probe: single.target(0))
+      return try await OverheadFigure.measure(
+        single, way: way, prefix: "proxy", iterations: iterations, warmup: warmup)
+    }
   }
   if side == "host" && options.wants("spawn") {
     await record("spawn") { try await kernel.hostSpawnCost(single, iterations: iterations, warmup: warmup) }
@@ -165,7 +178,7 @@ func profileLoop(_ options: Options) async throws {
   let iterations = options.iterations
   let kernel = try KernelFigures().kernel
   // A namespace given with --netns, or one made here (kernel loops only).
-  let needsNetwork = ["inject", "refused", "status"].contains(options.argument ?? "")
+  let needsNetwork = ["inject", "proxy", "refused", "status"].contains(options.argument ?? "")
   let network = options.netns == nil && needsNetwork ? try BenchNamespaces(count: 1) : nil
   defer { network?.close() }
   let name = options.netns ?? network?.names[0] ?? "none"
@@ -176,6 +189,16 @@ func profileLoop(_ options: Options) async throws {
       _ = try await kernel.apply(BenchFault.fault, to: target)
       _ = try await kernel.revert(target)
     }
+  case "proxy":
+    // Warm tbf applies (a fault on fb1 keeps the namespace's socket open), as the overhead figure.
+    let way = try await ApplyWay.tokenBucket(kernel, probe: target)
+    let holder = FaultTarget(interface: "fb1", namespace: target.namespace)
+    try await way.apply(holder)
+    for _ in 0..<iterations {
+      try await way.apply(target)
+      try await way.revert(target)
+    }
+    try await way.revert(holder)
   case "refused":
     for _ in 0..<iterations { _ = try? await kernel.apply(BenchFault.fault, to: target) }
   case "status":
@@ -185,7 +208,7 @@ func profileLoop(_ options: Options) async throws {
   case "reader":
     try AnnotationFigures.cachedLoop(calls: iterations)
   default:
-    throw BenchError("profile what? inject, refused, status, annotation or reader\n\(usage)")
+    throw BenchError("profile what? inject, proxy, refused, status, annotation or reader\n\(usage)")
   }
   progress("profile loop done: \(iterations) iterations")
 }
