@@ -128,7 +128,8 @@ struct Inject: AsyncParsableCommand {
     let telemetry = try makeTelemetry(logger: logger)
     let windows = FaultWindows(
       injector: Injector(
-        kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger),
+        kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir, logger: logger),
+        logger: logger),
       tracer: telemetry.tracer, parent: telemetry.parent,
       observers: [AnnotationFileObserver(writer: annotationOptions.writer, logger: logger)], logger: logger)
     let command = self

@@ -143,7 +143,10 @@ struct Run: AsyncParsableCommand {
     if annotatePods, let pods { observers.append(PodObjectAnnotator(pods: pods, logger: logger)) }
     let windows = FaultWindows(
       injector: Injector(
-        kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger),
+        kernel: NetemKernel(logger: logger),
+        journal: Journal(
+          directory: stateDir, logger: logger, onQuarantine: { _ in metrics.recordJournalQuarantine() }),
+        logger: logger),
       tracer: telemetry.tracer, parent: telemetry.parent, observers: observers, logger: logger)
     return AgentService(
       configuration: configuration, windows: windows,
