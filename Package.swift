@@ -102,6 +102,7 @@ let package = Package(
       name: "faultline",
       dependencies: [
         "FaultModel", "NetemKernel", "FaultAgent", "FaultTelemetry", "KubeTargets", "AgentEndpoints",
+        "ChaosAnnotations",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
