@@ -134,7 +134,9 @@ let package = Package(
     .testTarget(name: "NetemKernelTests", dependencies: ["NetemKernel", "FaultModel"]),
     .testTarget(
       name: "ChaosAnnotationsTests",
-      dependencies: ["ChaosAnnotations", "ChaosAnnotationsTracing", "FaultAgent", "FaultModel"]),
+      dependencies: [
+        "ChaosAnnotations", "ChaosAnnotationsTracing", "FaultAgent", "FaultModel", "AgentTestSupport",
+      ]),
     .testTarget(name: "AgentEndpointsTests", dependencies: ["AgentEndpoints", "FaultAgent"]),
     .testTarget(
       name: "KubeTargetsTests",

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import ChaosAnnotations
 import Foundation
 import Testing
@@ -44,9 +45,7 @@ import Testing
   }
 
   @Test func randomUnicodeQuotesAsGoDoesAndReadsBack() {
-    let seed =
-      ProcessInfo.processInfo.environment["FAULTLINE_TEST_SEED"].flatMap { UInt64($0) }
-      ?? UInt64(Date().timeIntervalSince1970 * 1000)
+    let seed = SplitMix64.testSeed("randomUnicodeQuotesAsGoDoesAndReadsBack")
     var random = SplitMix64(seed: seed)
     var failures = 0
     for index in 0..<3000 where failures < 5 {
@@ -77,10 +76,9 @@ import Testing
       0xFE00...0xFEFF, 0x10000...0x1FFFF, 0x1F000...0x1FAFF, 0xE0000...0xE01EF, 0x20000...0x10FFFF,
     ]
     var scalars = String.UnicodeScalarView()
-    for _ in 0..<random.next(below: 25) {
-      let range = ranges[Int(random.next(below: UInt64(ranges.count)))]
-      let value =
-        range.lowerBound + UInt32(random.next(below: UInt64(range.upperBound - range.lowerBound) + 1))
+    for _ in 0..<Int.random(in: 0..<25, using: &random) {
+      let range = ranges[Int.random(in: 0..<ranges.count, using: &random)]
+      let value = UInt32.random(in: range, using: &random)
       if let scalar = Unicode.Scalar(value) { scalars.append(scalar) }
     }
     return String(scalars)
@@ -183,20 +181,33 @@ import Testing
   }
 }
 
-/// A small deterministic generator (SplitMix64), so a failing case can be replayed from its seed.
-struct SplitMix64 {
-  private var state: UInt64
-
-  init(seed: UInt64) { state = seed }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
+/// The annotation parser reads files other programs wrote: whatever the bytes, it returns (never
+/// traps), and what it reads back quotes and reads back to itself.
+@Suite struct AnnotationParserFuzzTests {
+  @Test func arbitraryTextNeverTrapsAndWhatParsesRoundTrips() {
+    let seed = SplitMix64.testSeed("arbitraryTextNeverTrapsAndWhatParsesRoundTrips")
+    var random = SplitMix64(seed: seed)
+    let pieces = [
+      "k", "chaos.experiment/name", "=", "\"", "\\", "\\x", "\\u", "\\U", "\\0", "\\377", "\\n", "\\q", "0",
+      "7", "f", "F", "ff", "d800", "0010ffff", "00110000", "\n", "\r", "\t", " ", "\u{0}", "é", "\u{200b}",
+      "\u{1f600}", "\u{301}",
+    ]
+    for index in 0..<2000 {
+      var text = ""
+      for _ in 0..<Int.random(in: 0..<40, using: &random) {
+        text += pieces[Int.random(in: 0..<pieces.count, using: &random)]
+      }
+      for (key, value) in AnnotationFormat.parse(text) {
+        let line = "\(key)=\(AnnotationFormat.quote(value))"
+        #expect(
+          AnnotationFormat.parse(line)[key] == value || key.isEmpty,
+          "seed \(seed) case \(index): \(text.debugDescription) read \(key)=\(value.debugDescription)")
+      }
+      if let value = AnnotationFormat.unquote(text) {
+        #expect(
+          AnnotationFormat.unquote(AnnotationFormat.quote(value)) == value,
+          "seed \(seed) case \(index): \(text.debugDescription)")
+      }
+    }
   }
-
-  /// A value in `0..<bound` (bound > 0; the slight modulo bias does not matter here).
-  mutating func next(below bound: UInt64) -> UInt64 { next() % bound }
 }
