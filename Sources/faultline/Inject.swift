@@ -105,6 +105,7 @@ struct Inject: AsyncParsableCommand {
   }
 
   mutating func run() async throws {
+    try annotationOptions.checkCompatKey()
     let fault = try fault()
     let traffic = try trafficOptions.selector()
     var holdFor: Duration?

@@ -67,6 +67,7 @@ struct Run: AsyncParsableCommand {
   @OptionGroup var nodeIPOptions: NodeIPOptions
 
   mutating func run() async throws {
+    try annotationOptions.checkCompatKey()
     let cap = try positiveDuration(maxDuration, flag: "--max-duration")
     let protected = try nodeIPOptions.protectedPrefixes()
     let resync = try positiveDuration(resyncInterval, flag: "--resync-interval")

@@ -50,12 +50,15 @@ struct AnnotationOptions: ParsableArguments {
   var annotationCompatKey: String?
 
   /// The compat key is written before `=` unquoted, as kubelet writes keys, so it must be a
-  /// Kubernetes annotation key: anything else could break the file's lines for every reader.
-  func validate() throws {
+  /// Kubernetes annotation key: anything else could break the file's lines for every reader. Called
+  /// first in `run()` (not `validate()`, whose errors ArgumentParser exits with its own code), so a
+  /// bad key exits 2 before anything changes.
+  func checkCompatKey() throws {
     if let key = annotationCompatKey, !AnnotationFormat.isValidKey(key) {
-      throw ValidationError(
-        "--annotation-compat-key \"\(key)\" is not a Kubernetes annotation key; use an optional DNS "
-          + "prefix and a name of letters, digits, '-', '_' and '.', e.g. chaos-mesh.org/experiment")
+      throw CLIError(
+        message: "--annotation-compat-key \"\(key)\" is not a Kubernetes annotation key; use an optional "
+          + "DNS prefix and a name of letters, digits, '-', '_' and '.', e.g. chaos-mesh.org/experiment",
+        code: 2)
     }
   }
 

@@ -405,6 +405,24 @@ import Testing
 
   @Test(
     .enabled(if: FileManager.default.isExecutableFile(atPath: faultlineBinary), "needs the built faultline"))
+  func runRefusesACompatKeyThatIsNotAnAnnotationKeyAndChangesNothing() throws {
+    let directory = try makeTemporaryDirectory("fl-compat")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try writeProfiles(directory)
+    let result = try runProcess(
+      [
+        faultlineBinary, "run", "--profiles", directory, "--state-dir", directory + "/state", "--annotations",
+        directory + "/out/annotations", "--annotation-compat-key", "chaos=\"forged\"\nx",
+      ],
+      environment: ["PATH": "/usr/bin:/bin"])
+    #expect(result.status == 2)
+    #expect(result.stderr.contains("is not a Kubernetes annotation key"), "\(result.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: directory + "/state"))
+    #expect(!FileManager.default.fileExists(atPath: directory + "/out"))
+  }
+
+  @Test(
+    .enabled(if: FileManager.default.isExecutableFile(atPath: faultlineBinary), "needs the built faultline"))
   func planExplainsMissingNodeNameAndUnreachableAPI() throws {
     let profiles = try makeTemporaryDirectory("fl-plan")
     defer { try? FileManager.default.removeItem(atPath: profiles) }
