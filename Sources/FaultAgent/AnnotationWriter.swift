@@ -61,7 +61,9 @@ public actor AnnotationWriter {
       withIntermediateDirectories: true)
     try writeAtomically(
       Data(AnnotationFormat.render(Self.annotations(for: active, compatKey: compatKey)).utf8), to: url,
-      createDirectory: createsDirectory)
+      // The shared file's directory is the operator's choice (it may be a symlink); a pod's own
+      // directory is the pod's to tamper with, so it is never followed.
+      createDirectory: createsDirectory, directoryMayBeSymlink: !createsDirectory)
   }
 
   /// The `chaos.experiment/…` keys for a set of active experiments.

@@ -33,15 +33,16 @@ final class DirectoryHandle {
   let path: String
 
   /// Opens `path`, creating it first (one level, mode `createMode`, owned by this process's user)
-  /// when `createMode` is given. A symlink at `path` is refused (`ELOOP`), never followed.
-  init(path: String, createMode: mode_t? = nil) throws(SafeFileError) {
+  /// when `createMode` is given. A symlink at `path` is refused (`ELOOP`), never followed, unless
+  /// `followingSymlink` (for a directory the operator named, such as `--annotations`' own).
+  init(path: String, createMode: mode_t? = nil, followingSymlink: Bool = false) throws(SafeFileError) {
     self.path = path
     if let createMode {
       if mkdir(path, createMode) != 0 && errno != EEXIST {
         throw SafeFileError(operation: "mkdir", path: path, errno: errno)
       }
     }
-    let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (followingSymlink ? 0 : O_NOFOLLOW))
     guard fd >= 0 else { throw SafeFileError(operation: "open", path: path, errno: errno) }
     self.fd = fd
     if let createMode {
@@ -98,12 +99,15 @@ final class DirectoryHandle {
 }
 
 /// Writes `data` to `url` atomically through its directory (see ``DirectoryHandle/writeAtomically(_:to:mode:)``).
-/// With `createDirectory` the file's directory is created (mode 0755) when missing; its parent must exist.
+/// With `createDirectory` the file's directory is created (mode 0755) when missing; its parent must
+/// exist. The directory itself is followed if it is a symlink only with `directoryMayBeSymlink`.
 func writeAtomically(
-  _ data: Data, to url: URL, mode: mode_t = 0o644, createDirectory: Bool = false
+  _ data: Data, to url: URL, mode: mode_t = 0o644, createDirectory: Bool = false,
+  directoryMayBeSymlink: Bool = false
 ) throws(SafeFileError) {
   let directory = try DirectoryHandle(
-    path: url.deletingLastPathComponent().path, createMode: createDirectory ? 0o755 : nil)
+    path: url.deletingLastPathComponent().path, createMode: createDirectory ? 0o755 : nil,
+    followingSymlink: directoryMayBeSymlink)
   try directory.writeAtomically(data, to: url.lastPathComponent, mode: mode)
 }
 

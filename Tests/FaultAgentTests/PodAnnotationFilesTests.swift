@@ -98,4 +98,14 @@ import Testing
     #expect(info.st_mode & 0o7777 == 0o755)
     #expect(info.st_uid == geteuid())
   }
+
+  @Test func theSharedFilesDirectoryMayBeASymlinkTheOperatorChose() async throws {
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    try FileManager.default.createSymbolicLink(atPath: root + "/link", withDestinationPath: victims)
+    let writer = AnnotationWriter(path: root + "/link/annotations")
+    try await writer.write()
+    #expect(
+      FileManager.default.contents(atPath: victims + "/annotations")
+        == Data("chaos.experiment/active=\"false\"\n".utf8))
+  }
 }
