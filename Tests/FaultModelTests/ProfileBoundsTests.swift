@@ -84,6 +84,17 @@ import Testing
     #expect(issues.contains { $0.message.contains("nested more than 64 deep") && $0.line == 2 }, "\(issues)")
   }
 
+  @Test func aDocumentWithTooManyValuesIsRejectedEvenWithoutAliases() {
+    let text = "name: wide\nx: [" + Array(repeating: "a", count: 150_000).joined(separator: ",") + "]\n"
+    let (issues, seconds) = load(text)
+    #expect(seconds < 2)
+    #expect(
+      issues.map(\.message) == [
+        "the document has more than 100000 values; a profile has a few dozen: split the file or remove what "
+          + "faultline does not read"
+      ])
+  }
+
   @Test func aFileOverOneMebibyteIsRejectedUnparsed() {
     let text = "name: big\n" + String(repeating: "# padding\n", count: (1 << 20) / 10)
     let (issues, seconds) = load(text, file: "big.yaml")

@@ -119,6 +119,10 @@ private struct BoundsWalk {
       total = stack[stack.count - 1].size
     }
     guard total <= ProfileLimits.maximumExpandedNodes else {
+      guard aliases > 0 else {
+        return "the document has more than \(ProfileLimits.maximumExpandedNodes) values; a profile has a "
+          + "few dozen: split the file or remove what faultline does not read"
+      }
       return "the document expands to more than \(ProfileLimits.maximumExpandedNodes) nodes through its "
         + "aliases; write the values out instead of nesting aliases"
     }
