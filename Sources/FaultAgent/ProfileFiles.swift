@@ -46,7 +46,8 @@ public enum ProfileFiles {
       }
       try? handle.close()
       guard data.count <= ProfileLimits.maximumFileSize else {
-        result.issues.append(ProfileLoader.tooLarge(file: file, size: Self.size(of: file) ?? data.count))
+        result.issues.append(
+          ProfileLoader.tooLarge(file: file, size: max(Self.size(of: file) ?? 0, data.count)))
         continue
       }
       guard let text = String(data: data, encoding: .utf8) else {
