@@ -102,6 +102,7 @@ let package = Package(
       name: "faultline",
       dependencies: [
         "FaultModel", "NetemKernel", "FaultAgent", "FaultTelemetry", "KubeTargets", "AgentEndpoints",
+        "ChaosAnnotations",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -137,7 +138,9 @@ let package = Package(
     .testTarget(name: "NetemKernelTests", dependencies: ["NetemKernel", "FaultModel"]),
     .testTarget(
       name: "ChaosAnnotationsTests",
-      dependencies: ["ChaosAnnotations", "ChaosAnnotationsTracing", "FaultAgent", "FaultModel"]),
+      dependencies: [
+        "ChaosAnnotations", "ChaosAnnotationsTracing", "FaultAgent", "FaultModel", "AgentTestSupport",
+      ]),
     .testTarget(name: "AgentEndpointsTests", dependencies: ["AgentEndpoints", "FaultAgent"]),
     .testTarget(
       name: "KubeTargetsTests",

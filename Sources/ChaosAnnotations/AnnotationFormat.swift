@@ -10,41 +10,87 @@ public enum AnnotationFormat {
   /// Parses the file; lines that are not `key="value"` are skipped (the file may hold other keys).
   public static func parse(_ text: String) -> [String: String] {
     var result: [String: String] = [:]
-    for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+    // Split on the scalar "\n", not on Characters: a combining mark after a quote must not glue
+    // lines together, and "\r\n" is one Character.
+    for line in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: true) {
       guard let equals = line.firstIndex(of: "=") else { continue }
-      let key = String(line[..<equals])
-      guard let value = unquote(line[line.index(after: equals)...]) else { continue }
+      let key = String(String.UnicodeScalarView(line[..<equals]))
+      let rest = String(String.UnicodeScalarView(line[line.index(after: equals)...]))
+      guard let value = unquote(rest) else { continue }
       result[key] = value
     }
     return result
   }
 
-  /// Go's `strconv.Quote`: `"` and `\` escaped, control characters as `\n`, `\t`, `\xNN`, ….
+  /// Go's `strconv.Quote` (what `%q` writes), byte for byte: `"` and `\\` backslashed; printable
+  /// characters (Go's `unicode.IsPrint`: letters, marks, numbers, punctuation, symbols and the ASCII
+  /// space) as they are; `\a \b \f \n \r \t \v`; other characters below U+0020 and U+007F as
+  /// `\xNN`; anything else non-printable as `\uNNNN`, or `\UNNNNNNNN` above U+FFFF (lowercase hex).
+  ///
+  /// "Printable" follows the Unicode tables of the Swift runtime; a character assigned in a newer
+  /// Unicode version than the writer's Go knows may be escaped by one and not the other, and
+  /// ``unquote(_:)`` reads both forms.
   public static func quote(_ value: String) -> String {
     var out = "\""
     for scalar in value.unicodeScalars {
       switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
+      case "\"", "\\":
+        out += "\\"
+        out.unicodeScalars.append(scalar)
+      case _ where isPrint(scalar): out.unicodeScalars.append(scalar)
       case "\u{07}": out += "\\a"
       case "\u{08}": out += "\\b"
       case "\u{0C}": out += "\\f"
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
       case "\u{0B}": out += "\\v"
-      default:
-        if scalar.value < 0x20 || scalar.value == 0x7F {
-          out += "\\x" + hex(scalar.value, width: 2)
-        } else {
-          out.unicodeScalars.append(scalar)
-        }
+      case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += "\\x" + hex(scalar.value, width: 2)
+      case _ where scalar.value < 0x10000: out += "\\u" + hex(scalar.value, width: 4)
+      default: out += "\\U" + hex(scalar.value, width: 8)
       }
     }
     return out + "\""
   }
 
-  /// The inverse of ``quote(_:)``; nil when `text` is not one Go double-quoted literal.
+  /// Go's `unicode.IsPrint`: general categories L, M, N, P and S, plus U+0020.
+  static func isPrint(_ scalar: Unicode.Scalar) -> Bool {
+    if scalar == " " { return true }
+    switch scalar.properties.generalCategory {
+    case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+      .nonspacingMark, .spacingMark, .enclosingMark,
+      .decimalNumber, .letterNumber, .otherNumber,
+      .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+      .finalPunctuation, .otherPunctuation,
+      .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol:
+      return true
+    default:
+      return false
+    }
+  }
+
+  /// Whether `key` is a Kubernetes annotation key (what kubelet writes unquoted before `=`): an
+  /// optional DNS subdomain prefix (at most 253 characters) and `/`, then a name of at most 63
+  /// characters of `A-Z a-z 0-9 - _ .` that starts and ends with a letter or digit.
+  public static func isValidKey(_ key: String) -> Bool {
+    let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+    func isAlphanumeric(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber) }
+    let name = parts.last!
+    guard !name.isEmpty, name.count <= 63, isAlphanumeric(name.first!), isAlphanumeric(name.last!),
+      name.allSatisfy({ isAlphanumeric($0) || $0 == "-" || $0 == "_" || $0 == "." })
+    else { return false }
+    guard parts.count == 2 else { return true }
+    let prefix = parts[0]
+    guard !prefix.isEmpty, prefix.count <= 253 else { return false }
+    return prefix.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+      !label.isEmpty && label.count <= 63 && label.first != "-" && label.last != "-"
+        && label.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
+    }
+  }
+
+  /// The inverse of ``quote(_:)``; nil when `text` is not one Go double-quoted literal. Reads every
+  /// escape Go's `strconv.Unquote` reads: `\a \b \f \n \r \t \v \\ \"`, `\xNN` and octal `\NNN`
+  /// bytes (invalid UTF-8 among them becomes U+FFFD), `\uNNNN` and `\UNNNNNNNN` (not surrogates).
   public static func unquote<S: StringProtocol>(_ text: S) -> String? {
     var scalars = Array(text.unicodeScalars)
     guard scalars.count >= 2, scalars.first == "\"", scalars.last == "\"" else { return nil }

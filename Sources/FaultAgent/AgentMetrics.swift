@@ -16,6 +16,7 @@ import Synchronization
 /// | `faultline_ready` | gauge (0 or 1) | ``markReady()``, ``markNotReady()`` |
 /// | `faultline_faults_pending{kind="apply"\|"revert"}` | gauge | ``setPending(applies:reverts:)`` |
 /// | `faultline_drifts_total{kind="…"}` | counter | ``recordDrift(kind:)`` |
+/// | `faultline_journal_entries_quarantined_total` | counter | ``recordJournalQuarantine()`` |
 public final class AgentMetrics: Sendable {
   /// The default upper bounds of the apply-latency buckets, in seconds: 100 µs to 1 s.
   ///
@@ -61,6 +62,8 @@ public final class AgentMetrics: Sendable {
     public var pendingReverts: [String]
     /// Drifts found by the resync, by kind (`removed`, `changed`, `replaced`, `target_gone`).
     public var drifts: [String: UInt64]
+    /// Journal files moved aside into `quarantine/` because they were not valid entries.
+    public var journalQuarantined: UInt64
   }
 
   private struct State {
@@ -78,6 +81,7 @@ public final class AgentMetrics: Sendable {
     var pendingApplies: [String] = []
     var pendingReverts: [String] = []
     var drifts: [String: UInt64] = [:]
+    var journalQuarantined: UInt64 = 0
   }
 
   private let bounds: [Double]
@@ -180,6 +184,11 @@ public final class AgentMetrics: Sendable {
     }
   }
 
+  /// Counts one journal file moved aside (``Journal`` reports it through its `onQuarantine`).
+  public func recordJournalQuarantine() {
+    state.withLock { $0.journalQuarantined &+= 1 }
+  }
+
   /// A consistent copy of every value.
   public func snapshot() -> Snapshot {
     let bounds = self.bounds
@@ -196,7 +205,8 @@ public final class AgentMetrics: Sendable {
         activeFaults: state.activeFaults, reloadErrors: state.reloadErrors, ready: state.ready,
         bucketBounds: bounds, bucketCounts: cumulative, applyCount: state.applyCount,
         applySeconds: state.applySeconds, pendingApplies: state.pendingApplies,
-        pendingReverts: state.pendingReverts, drifts: state.drifts)
+        pendingReverts: state.pendingReverts, drifts: state.drifts,
+        journalQuarantined: state.journalQuarantined)
     }
   }
 
@@ -251,6 +261,11 @@ public final class AgentMetrics: Sendable {
     for kind in Set(Self.knownDriftKinds).union(s.drifts.keys).sorted() {
       sample(&out, "faultline_drifts_total", [("kind", kind)], Double(s.drifts[kind] ?? 0))
     }
+
+    family(
+      &out, "faultline_journal_entries_quarantined_total", "counter",
+      "Journal files that were not valid entries, moved into the state directory's quarantine/.")
+    sample(&out, "faultline_journal_entries_quarantined_total", [], Double(s.journalQuarantined))
     return out
   }
 

@@ -14,6 +14,7 @@ public actor AnnotationWriter {
   public let url: URL
   /// An extra key carrying the names, for middleware written for Chaos Mesh (e.g. `chaos-mesh.org/experiment`).
   public let compatKey: String?
+  private let createsDirectory: Bool
   private var active: [Published] = []
 
   /// One published experiment.
@@ -23,10 +24,15 @@ public actor AnnotationWriter {
     var traceparent: String?
   }
 
-  /// A writer of `path`.
-  public init(path: String = AnnotationWriter.defaultPath, compatKey: String? = nil) {
+  /// A writer of `path`. With `createsDirectory` (per-pod files) the file's own directory is created
+  /// by the writer (mode 0755) when missing and never followed if it is a symlink; its parent must
+  /// exist or is created as usual.
+  public init(
+    path: String = AnnotationWriter.defaultPath, compatKey: String? = nil, createsDirectory: Bool = false
+  ) {
     url = URL(fileURLWithPath: path)
     self.compatKey = compatKey
+    self.createsDirectory = createsDirectory
   }
 
   /// Adds (or updates) an experiment that started at `start`, whose `chaos.experiment` span has
@@ -49,10 +55,15 @@ public actor AnnotationWriter {
 
   /// Writes the current state (`chaos.experiment/active="false"` when nothing is active).
   public func write() throws {
+    let directory = url.deletingLastPathComponent()
     try FileManager.default.createDirectory(
-      at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+      at: createsDirectory ? directory.deletingLastPathComponent() : directory,
+      withIntermediateDirectories: true)
     try writeAtomically(
-      Data(AnnotationFormat.render(Self.annotations(for: active, compatKey: compatKey)).utf8), to: url)
+      Data(AnnotationFormat.render(Self.annotations(for: active, compatKey: compatKey)).utf8), to: url,
+      // The shared file's directory is the operator's choice (it may be a symlink); a pod's own
+      // directory is the pod's to tamper with, so it is never followed.
+      createDirectory: createsDirectory, directoryMayBeSymlink: !createsDirectory)
   }
 
   /// The `chaos.experiment/…` keys for a set of active experiments.

@@ -1,5 +1,6 @@
 import FaultModel
 import Foundation
+import Logging
 import NetemKernel
 
 /// One fault faultline has applied (or is about to apply) and not yet reverted.
@@ -66,27 +67,86 @@ public struct JournalEntry: Sendable, Hashable, Codable {
   }
 }
 
+/// A journal file that was moved aside into `<state-dir>/quarantine/` instead of being trusted.
+public struct JournalQuarantine: Sendable, Hashable {
+  /// The file as it was found in `active/`.
+  public var file: String
+  /// Where it is now.
+  public var movedTo: String
+  /// Why it was not trusted.
+  public var reason: String
+}
+
+/// Why the journal refused an id.
+public struct JournalError: Error, Hashable, Sendable, CustomStringConvertible {
+  /// The id refused.
+  public let id: String
+  /// What users see.
+  public var description: String {
+    "invalid journal id \"\(id)\": ids are 1 to \(Journal.maximumIDLength) characters of A-Z a-z 0-9 . _ -, "
+      + "not starting with a dot"
+  }
+}
+
 /// The crash-safe record of active faults: one JSON file per fault in `<state-dir>/active/`.
 ///
 /// An entry is written and fsynced before the kernel is touched and removed after the revert, so a
 /// process killed at any point leaves a record of everything it may have left behind; the next start
 /// (or `faultline revert --all`) reverts it.
+///
+/// Nothing read back from `active/` is trusted: a file's place is its file name, never the `id`
+/// inside it, and ids are checked (``isValidID(_:)``) before they become file names. A file that is
+/// not a valid entry (bad name, not a regular file, too large, not decodable, or an `id` that differs
+/// from its file name) is moved into `<state-dir>/quarantine/`, logged as an error and reported to
+/// `onQuarantine` (the agent counts it in `faultline_journal_entries_quarantined_total`); it is never
+/// fatal and never silently skipped.
 public struct Journal: Sendable {
   /// The state directory (`--state-dir`, default `/var/lib/faultline`).
   public let directory: URL
+  private let logger: Logger
+  private let onQuarantine: @Sendable (JournalQuarantine) -> Void
 
   /// The default state directory.
   public static let defaultDirectory = "/var/lib/faultline"
+  /// The longest id the journal accepts.
+  public static let maximumIDLength = 128
+  /// The largest entry file read; real entries are a few KiB.
+  public static let maximumEntrySize = 1 << 20
 
-  /// A journal in `directory`.
-  public init(directory: String = Journal.defaultDirectory) {
+  /// A journal in `directory`; quarantined files are logged to `logger` and reported to `onQuarantine`.
+  public init(
+    directory: String = Journal.defaultDirectory, logger: Logger = Logger(label: "faultline.journal"),
+    onQuarantine: @escaping @Sendable (JournalQuarantine) -> Void = { _ in }
+  ) {
     self.directory = URL(fileURLWithPath: directory, isDirectory: true)
+    self.logger = logger
+    self.onQuarantine = onQuarantine
   }
 
   private var activeDirectory: URL { directory.appendingPathComponent("active", isDirectory: true) }
+  private var quarantineDirectory: URL {
+    directory.appendingPathComponent("quarantine", isDirectory: true)
+  }
+
+  /// Whether `id` may name a journal file: 1 to ``maximumIDLength`` characters of `A-Z a-z 0-9 . _ -`,
+  /// not starting with a dot (so never `..`, a path separator or a hidden temporary file).
+  public static func isValidID(_ id: String) -> Bool {
+    let bytes = Array(id.utf8)
+    guard !bytes.isEmpty, bytes.count <= maximumIDLength, bytes[0] != UInt8(ascii: ".") else { return false }
+    return bytes.allSatisfy { byte in
+      switch byte {
+      case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+        true
+      default: false
+      }
+    }
+  }
 
   /// Records `entry` durably (temp file, fsync, rename, fsync of the directory).
+  /// - Throws: ``JournalError`` when the entry's id is not valid (nothing is written).
   public func record(_ entry: JournalEntry) throws {
+    guard Self.isValidID(entry.id) else { throw JournalError(id: entry.id) }
     try FileManager.default.createDirectory(at: activeDirectory, withIntermediateDirectories: true)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -96,30 +156,142 @@ public struct Journal: Sendable {
   }
 
   /// Marks an entry reverted (removes it durably). Removing one that is gone is not an error.
+  /// - Throws: ``JournalError`` when `id` is not valid (nothing is removed).
   public func remove(id: String) throws {
+    guard Self.isValidID(id) else { throw JournalError(id: id) }
     let url = activeDirectory.appendingPathComponent("\(id).json")
     if unlink(url.path) != 0 && errno != ENOENT {
-      throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
+      throw SafeFileError(operation: "unlink", path: url.path, errno: errno)
     }
     syncDirectory(activeDirectory)
   }
 
-  /// Every entry in the journal; unreadable files are reported through `onError` and skipped.
+  /// Every valid entry in the journal. Files that cannot be read now (permissions, I/O errors) are
+  /// reported through `onError` and left in place; files that are not valid entries are quarantined
+  /// (see ``Journal``).
   public func entries(onError: (String, Error) -> Void = { _, _ in }) -> [JournalEntry] {
     guard let names = try? FileManager.default.contentsOfDirectory(atPath: activeDirectory.path) else {
       return []
     }
     let decoder = JSONDecoder()
     decoder.dateDecodingStrategy = .iso8601
-    return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
-      let url = activeDirectory.appendingPathComponent(name)
-      do {
-        return try decoder.decode(JournalEntry.self, from: Data(contentsOf: url))
-      } catch {
-        onError(url.path, error)
+    return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted().compactMap { name in
+      let path = activeDirectory.appendingPathComponent(name).path
+      let id = String(name.dropLast(".json".count))
+      guard Self.isValidID(id) else {
+        quarantine(name, because: "its file name is not a valid journal id")
         return nil
       }
+      let data: Data
+      switch Self.readEntryFile(path) {
+      case .success(let contents): data = contents
+      case .failure(.notAnEntry(let why)):
+        quarantine(name, because: why)
+        return nil
+      case .failure(.unreadable(let error)):
+        onError(path, error)
+        return nil
+      }
+      let entry: JournalEntry
+      do {
+        entry = try decoder.decode(JournalEntry.self, from: data)
+      } catch {
+        quarantine(name, because: "not a journal entry (corrupt, truncated or hand-edited): \(error)")
+        return nil
+      }
+      guard entry.id == id else {
+        quarantine(name, because: "its id \"\(entry.id.prefix(200))\" differs from its file name")
+        return nil
+      }
+      return entry
     }
+  }
+
+  private enum ReadFailure: Error {
+    case notAnEntry(String)
+    case unreadable(SafeFileError)
+  }
+
+  /// The bytes of an entry file, opened without following a symlink, at most ``maximumEntrySize``.
+  private static func readEntryFile(_ path: String) -> Result<Data, ReadFailure> {
+    let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else {
+      if errno == ELOOP { return .failure(.notAnEntry("it is a symlink")) }
+      return .failure(.unreadable(SafeFileError(operation: "open", path: path, errno: errno)))
+    }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else {
+      return .failure(.unreadable(SafeFileError(operation: "fstat", path: path, errno: errno)))
+    }
+    guard info.st_mode & S_IFMT == S_IFREG else { return .failure(.notAnEntry("it is not a regular file")) }
+    guard info.st_size <= maximumEntrySize else {
+      return .failure(.notAnEntry("it is \(info.st_size) bytes, over the \(maximumEntrySize)-byte limit"))
+    }
+    var data = Data(count: Int(info.st_size) + 1)
+    var total = 0
+    while total < data.count {
+      let n = data.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
+      if n < 0 {
+        if errno == EINTR { continue }
+        return .failure(.unreadable(SafeFileError(operation: "read", path: path, errno: errno)))
+      }
+      if n == 0 { break }
+      total += n
+    }
+    guard total <= maximumEntrySize else {
+      return .failure(.notAnEntry("it grew past the \(maximumEntrySize)-byte limit"))
+    }
+    return .success(data.prefix(total))
+  }
+
+  /// Moves `name` from `active/` into `quarantine/` (under a unique name), logs why and what to do,
+  /// and reports it.
+  private func quarantine(_ name: String, because reason: String) {
+    let source = activeDirectory.appendingPathComponent(name).path
+    var movedTo: String?
+    var failure: String?
+    do {
+      let active = try DirectoryHandle(path: activeDirectory.path)
+      let target = try DirectoryHandle(path: quarantineDirectory.path, createMode: 0o700)
+      let stamp = Int(Date().timeIntervalSince1970)
+      let safeName = String(
+        name.unicodeScalars.map { Self.isSafeScalar($0) ? Character($0) : "_" }.prefix(100))
+      let newName = "\(safeName).\(stamp).\(String(UInt32.random(in: .min ... .max), radix: 16))"
+      if renameat(active.fd, name, target.fd, newName) == 0 {
+        target.sync()
+        active.sync()
+        movedTo = quarantineDirectory.appendingPathComponent(newName).path
+      } else if errno == ENOENT {
+        return  // another reader moved it first
+      } else {
+        failure = SafeFileError(operation: "rename", path: source, errno: errno).description
+      }
+    } catch {
+      failure = error.description
+    }
+    guard let movedTo else {
+      logger.error(
+        "journal entry not trusted and cannot be moved aside; it is ignored",
+        metadata: ["path": "\(source)", "reason": "\(reason)", "error": "\(failure ?? "")"])
+      return
+    }
+    logger.error(
+      "journal entry not trusted; moved aside",
+      metadata: [
+        "path": "\(source)", "moved_to": "\(movedTo)", "reason": "\(reason)",
+        "hint": """
+        its fault, if any, is not reverted by faultline: check the interface with `tc qdisc show`; \
+        to have faultline revert it, fix the file and move it back into \(activeDirectory.path)
+        """,
+      ])
+    onQuarantine(JournalQuarantine(file: source, movedTo: movedTo, reason: reason))
+  }
+
+  private static func isSafeScalar(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.isASCII
+      && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+        || "._-".unicodeScalars.contains(scalar))
   }
 
   /// This process's pid.
@@ -134,42 +306,5 @@ public struct Journal: Sendable {
     else { return nil }
     let fields = stat[stat.index(after: close)...].split(separator: " ")
     return fields.count > 19 ? UInt64(fields[19]) : nil
-  }
-}
-
-/// Writes `data` to `url` so that readers see the old or the new file, never a partial one.
-func writeAtomically(_ data: Data, to url: URL, mode: mode_t = 0o644) throws {
-  let directory = url.deletingLastPathComponent()
-  let temp = directory.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-  let fd = open(temp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-  guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-  var ok = data.withUnsafeBytes { raw in
-    var offset = 0
-    while offset < raw.count {
-      let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-      if n < 0 {
-        if errno == EINTR { continue }
-        return false
-      }
-      offset += n
-    }
-    return true
-  }
-  ok = ok && fchmod(fd, mode) == 0 && fsync(fd) == 0
-  let code = errno
-  close(fd)
-  guard ok, rename(temp.path, url.path) == 0 else {
-    unlink(temp.path)
-    throw POSIXError(POSIXErrorCode(rawValue: ok ? errno : code) ?? .EIO)
-  }
-  syncDirectory(directory)
-}
-
-/// fsyncs a directory so a rename or unlink in it is durable.
-func syncDirectory(_ url: URL) {
-  let fd = open(url.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-  if fd >= 0 {
-    fsync(fd)
-    close(fd)
   }
 }

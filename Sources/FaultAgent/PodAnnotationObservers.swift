@@ -4,6 +4,11 @@ import Synchronization
 
 /// Publishes each pod's windows to its own annotation file, `DIR/<pod-uid>/annotations`
 /// (`--pod-annotations-dir`), which the pod's app container mounts with `subPathExpr: $(POD_UID)`.
+///
+/// The pod can write its own directory, so nothing in it is trusted: a UID that is not a UUID is
+/// refused before it becomes a path component, the `<uid>` directory is created by the agent (mode
+/// 0755) and opened without following a symlink, and the file is replaced through a random
+/// exclusive temporary name (see `DirectoryHandle`), so a planted symlink is never followed.
 public final class PodAnnotationFiles: WindowObserver {
   /// The directory holding one subdirectory per pod UID.
   public let directory: String
@@ -24,9 +29,15 @@ public final class PodAnnotationFiles: WindowObserver {
     switch event {
     case .opened(let window), .reapplied(let window):
       guard let pod = window.experiment.pod else { return }
+      guard let path = podAnnotationsPath(directory: directory, uid: pod.uid) else {
+        logger.warning(
+          "refusing to write a pod's annotation file: its UID is not a UUID",
+          metadata: ["pod": "\(pod.qualifiedName)", "uid": "\(pod.uid.prefix(100))"])
+        return
+      }
       let isNew: Bool
       if case .opened = event { isNew = true } else { isNew = false }
-      let writer = writer(for: pod.uid, opening: isNew)
+      let writer = writer(for: pod.uid, path: path, opening: isNew)
       await write(writer) {
         try await $0.started(window.experiment, at: window.startedAt, traceparent: window.traceparent)
       }
@@ -41,15 +52,14 @@ public final class PodAnnotationFiles: WindowObserver {
     }
   }
 
-  private func writer(for uid: String, opening: Bool) -> AnnotationWriter {
+  private func writer(for uid: String, path: String, opening: Bool) -> AnnotationWriter {
     writers.withLock { writers in
       if var existing = writers[uid] {
         if opening { existing.open += 1 }
         writers[uid] = existing
         return existing.writer
       }
-      let writer = AnnotationWriter(
-        path: podAnnotationsPath(directory: directory, uid: uid), compatKey: compatKey)
+      let writer = AnnotationWriter(path: path, compatKey: compatKey, createsDirectory: true)
       writers[uid] = (writer, opening ? 1 : 0)
       return writer
     }

@@ -83,7 +83,31 @@ public func podObjectAnnotations(
 }
 
 /// A per-pod annotation file's location: `<directory>/<pod-uid>/annotations`, which the pod's app
-/// container mounts with `subPathExpr: $(POD_UID)`.
-public func podAnnotationsPath(directory: String, uid: String) -> String {
-  (directory.hasSuffix("/") ? directory : directory + "/") + uid + "/annotations"
+/// container mounts with `subPathExpr: $(POD_UID)`; nil when `uid` is not a pod UID
+/// (``isPodUID(_:)``), so that nothing from the API server becomes a path component unchecked.
+public func podAnnotationsPath(directory: String, uid: String) -> String? {
+  guard isPodUID(uid) else { return nil }
+  return (directory.hasSuffix("/") ? directory : directory + "/") + uid + "/annotations"
+}
+
+/// Whether `uid` has the shape of a Kubernetes pod UID: a UUID in its 36-character form
+/// (`8-4-4-4-12` hex digits, what the API server assigns) or 32 hex digits (the hash kubelet gives
+/// static pods).
+public func isPodUID(_ uid: String) -> Bool {
+  let bytes = Array(uid.utf8)
+  func isHex(_ byte: UInt8) -> Bool {
+    (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+      || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+      || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
+  }
+  switch bytes.count {
+  case 32:
+    return bytes.allSatisfy(isHex)
+  case 36:
+    return bytes.enumerated().allSatisfy { index, byte in
+      [8, 13, 18, 23].contains(index) ? byte == UInt8(ascii: "-") : isHex(byte)
+    }
+  default:
+    return false
+  }
 }

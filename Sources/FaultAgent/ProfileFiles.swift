@@ -37,8 +37,17 @@ public enum ProfileFiles {
     var seen = Set<String>()
     for file in files where seen.insert(URL(fileURLWithPath: file).standardizedFileURL.path).inserted {
       result.files.append(file)
-      guard let data = FileManager.default.contents(atPath: file) else {
+      // Read at most one byte past the limit: a huge file (or /dev/zero) is reported, not loaded.
+      guard let handle = FileHandle(forReadingAtPath: file),
+        let data = try? handle.read(upToCount: ProfileLimits.maximumFileSize + 1) ?? Data()
+      else {
         result.issues.append(fileIssue(file, "cannot read the file"))
+        continue
+      }
+      try? handle.close()
+      guard data.count <= ProfileLimits.maximumFileSize else {
+        result.issues.append(
+          ProfileLoader.tooLarge(file: file, size: max(Self.size(of: file) ?? 0, data.count)))
         continue
       }
       guard let text = String(data: data, encoding: .utf8) else {
@@ -78,6 +87,10 @@ public enum ProfileFiles {
       }
       return isDirectory.boolValue ? nil : path
     }
+  }
+
+  private static func size(of file: String) -> Int? {
+    (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.intValue
   }
 
   private static func fileIssue(_ file: String, _ message: String) -> ProfileIssue {

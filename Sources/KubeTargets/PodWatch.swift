@@ -41,7 +41,8 @@ public struct PodSetUpdate: Sendable, Hashable {
 /// - when the server ends the stream (its timeout), the watch reconnects from the last version;
 /// - `ERROR` with code 410 (Gone), or an HTTP 410, means the version expired: list again and yield
 ///   a fresh `.listed` set;
-/// - a failed request or broken stream is retried with exponential backoff (logged as a warning).
+/// - a failed request, a broken stream or an `ERROR` event other than 410 is retried with capped
+///   exponential backoff and jitter (logged as a warning).
 ///
 /// Only the *first* list throws (misconfiguration surfaces at once); later failures are retried
 /// until the consuming task is cancelled, which ends the sequence by throwing `CancellationError`.
@@ -65,7 +66,13 @@ public struct PodWatch: AsyncSequence, Sendable {
     var stream: HTTPClientResponse.Body.AsyncIterator?
     var streamOpened = ContinuousClock.now
     var buffer: [UInt8] = []
+    /// Consecutive failures (failed requests, broken streams, `ERROR` events other than 410); any
+    /// other event resets it.
     var failures = 0
+    /// Set by an `ERROR` event other than 410: the reconnect waits for the backoff first.
+    var backOffBeforeReconnect = false
+    /// How the iterator waits before a retry (tests record the delays instead of sleeping).
+    var sleep: @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
 
     init(client: KubeAPIClient, query: PodQuery, logger: Logger) {
       self.client = client
@@ -97,6 +104,10 @@ public struct PodWatch: AsyncSequence, Sendable {
           }
         }
         if stream == nil {
+          if backOffBeforeReconnect {
+            backOffBeforeReconnect = false
+            try await backOff()
+          }
           do {
             let body = try await client.openWatch(query, resourceVersion: resourceVersion)
             stream = body.makeAsyncIterator()
@@ -149,7 +160,7 @@ public struct PodWatch: AsyncSequence, Sendable {
           try await backOff()
           continue
         }
-        failures = 0
+        if case .error = event {} else { failures = 0 }
         if let update = apply(event) { return update }
       }
     }
@@ -181,8 +192,10 @@ public struct PodWatch: AsyncSequence, Sendable {
             metadata: ["query": "\(query)"])
           needsList = true
         } else {
-          logger.warning("pod watch: error event \(code) \(reason): \(message); reconnecting")
-          failures += 1
+          logger.warning(
+            "pod watch: error event \(code) \(reason): \(message); reconnecting after a backoff",
+            metadata: ["query": "\(query)"])
+          backOffBeforeReconnect = true
         }
         return nil
       }
@@ -213,14 +226,23 @@ public struct PodWatch: AsyncSequence, Sendable {
       }
     }
 
-    /// Sleeps before a retry: `initialBackoff · 2^failures`, capped, ±20 % jitter.
+    /// Sleeps before a retry (``retryDelay(failures:initial:maximum:jitter:)``) and counts the failure.
     private mutating func backOff() async throws {
       let configuration = client.configuration
-      let factor = Double(1 << Swift.min(failures, 20))
-      let base = Swift.min(configuration.initialBackoff * factor, configuration.maximumBackoff)
+      let delay = PodWatch.retryDelay(
+        failures: failures, initial: configuration.initialBackoff, maximum: configuration.maximumBackoff,
+        jitter: Double.random(in: 0.8...1.2))
       failures += 1
-      try await Task.sleep(for: base * Double.random(in: 0.8...1.2))
+      try await sleep(delay)
     }
+  }
+
+  /// The wait before a retry after `failures` consecutive failures: `initial · 2^failures`, capped at
+  /// `maximum`, times `jitter` (the iterator draws it from 0.8…1.2 so that agents on many nodes do
+  /// not reconnect to the API server in step).
+  static func retryDelay(failures: Int, initial: Duration, maximum: Duration, jitter: Double) -> Duration {
+    let factor = Double(1 << Swift.min(Swift.max(failures, 0), 20))
+    return Swift.min(initial * factor, maximum) * jitter
   }
 
   /// Starts the list-then-watch; nothing is sent before the first `next()`.

@@ -105,6 +105,7 @@ struct Inject: AsyncParsableCommand {
   }
 
   mutating func run() async throws {
+    try annotationOptions.checkCompatKey()
     let fault = try fault()
     let traffic = try trafficOptions.selector()
     var holdFor: Duration?
@@ -128,7 +129,8 @@ struct Inject: AsyncParsableCommand {
     let telemetry = try makeTelemetry(logger: logger)
     let windows = FaultWindows(
       injector: Injector(
-        kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger),
+        kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir, logger: logger),
+        logger: logger),
       tracer: telemetry.tracer, parent: telemetry.parent,
       observers: [AnnotationFileObserver(writer: annotationOptions.writer, logger: logger)], logger: logger)
     let command = self

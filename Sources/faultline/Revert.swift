@@ -21,7 +21,8 @@ struct Revert: AsyncParsableCommand {
   mutating func run() async throws {
     let logger = makeLogger()
     let injector = Injector(
-      kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger)
+      kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir, logger: logger),
+      logger: logger)
     if all {
       let results = await injector.revertJournaled(reason: .manual)
       var failed = 0

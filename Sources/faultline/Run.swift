@@ -67,6 +67,7 @@ struct Run: AsyncParsableCommand {
   @OptionGroup var nodeIPOptions: NodeIPOptions
 
   mutating func run() async throws {
+    try annotationOptions.checkCompatKey()
     let cap = try positiveDuration(maxDuration, flag: "--max-duration")
     let protected = try nodeIPOptions.protectedPrefixes()
     let resync = try positiveDuration(resyncInterval, flag: "--resync-interval")
@@ -143,7 +144,10 @@ struct Run: AsyncParsableCommand {
     if annotatePods, let pods { observers.append(PodObjectAnnotator(pods: pods, logger: logger)) }
     let windows = FaultWindows(
       injector: Injector(
-        kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir), logger: logger),
+        kernel: NetemKernel(logger: logger),
+        journal: Journal(
+          directory: stateDir, logger: logger, onQuarantine: { _ in metrics.recordJournalQuarantine() }),
+        logger: logger),
       tracer: telemetry.tracer, parent: telemetry.parent, observers: observers, logger: logger)
     return AgentService(
       configuration: configuration, windows: windows,

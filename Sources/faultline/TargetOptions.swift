@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChaosAnnotations
 import Foundation
 import FaultAgent
 import FaultModel
@@ -47,6 +48,19 @@ struct AnnotationOptions: ParsableArguments {
     help: ArgumentHelp(
       "Extra key carrying the experiment name(s), e.g. chaos-mesh.org/experiment.", valueName: "KEY"))
   var annotationCompatKey: String?
+
+  /// The compat key is written before `=` unquoted, as kubelet writes keys, so it must be a
+  /// Kubernetes annotation key: anything else could break the file's lines for every reader. Called
+  /// first in `run()` (not `validate()`, whose errors ArgumentParser exits with its own code), so a
+  /// bad key exits 2 before anything changes.
+  func checkCompatKey() throws {
+    if let key = annotationCompatKey, !AnnotationFormat.isValidKey(key) {
+      throw CLIError(
+        message: "--annotation-compat-key \"\(key)\" is not a Kubernetes annotation key; use an optional "
+          + "DNS prefix and a name of letters, digits, '-', '_' and '.', e.g. chaos-mesh.org/experiment",
+        code: 2)
+    }
+  }
 
   /// The writer of that file.
   var writer: AnnotationWriter { AnnotationWriter(path: annotations, compatKey: annotationCompatKey) }

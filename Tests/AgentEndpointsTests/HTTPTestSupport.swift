@@ -21,11 +21,14 @@ let quietLogger = Logger(label: "faultline.test") { _ in SwiftLogNoOpLogHandler(
 /// Runs an `HTTPEndpoint` on 127.0.0.1 with a kernel-chosen port, calls `body` with that port once
 /// it listens, then cancels the endpoint and waits for `run()` to return (which must not throw).
 func withRunningEndpoint<T: Sendable>(
-  _ metrics: AgentMetrics, _ body: @Sendable (Int) async throws -> T
+  _ metrics: AgentMetrics,
+  configuration: HTTPEndpointConfiguration = HTTPEndpointConfiguration(
+    address: ListenAddress(host: "127.0.0.1", port: 0)),
+  _ body: @Sendable (Int) async throws -> T
 ) async throws -> T {
   let (addresses, continuation) = AsyncStream.makeStream(of: ListenAddress.self)
   let endpoint = HTTPEndpoint(
-    configuration: HTTPEndpointConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0)),
+    configuration: configuration,
     metrics: metrics, logger: quietLogger,
     onListening: { address in
       continuation.yield(address)

@@ -118,7 +118,9 @@ import Testing
   @Test func thePythonMiddlewareReadsTheSwiftWrittenFile() async throws {
     let path = tempPath()
     let writer = AnnotationWriter(path: path)
-    let e = try experiment("cross \"language\"")
+    // Quotes, and characters Go's %q escapes: \u200b, \ufeff, \x00, \U000e0001 (the emoji stays raw).
+    let name = "cross \"language\"\u{200b}\u{feff}\u{0}\u{1f600}\u{e0001}"
+    let e = try experiment(name)
     try await writer.started(e, at: Date())
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -136,7 +138,7 @@ import Testing
       process.terminationStatus == 0,
       "install the middleware: pip install -e middleware/python (make test does)")
     let parsed = try JSONSerialization.jsonObject(with: data) as? [String: String]
-    #expect(parsed?["chaos.experiment/name"] == "cross \"language\"")
+    #expect(parsed?["chaos.experiment/name"] == name)
     #expect(parsed?["chaos.experiment/id"] == e.id)
   }
 }

@@ -23,7 +23,13 @@ import Testing
   static func pod(_ name: String, inode: UInt64, pid: Int32) -> PodTarget {
     PodTarget(
       target: FaultTarget(interface: "eth0", namespace: .path("/proc/\(pid)/ns/net")), namespace: "default",
-      name: name, uid: "uid-\(name)", netnsInode: inode)
+      name: name, uid: uid(name), netnsInode: inode)
+  }
+
+  /// A pod UID (a UUID, as the API server gives) that spells `name` in its last group.
+  static func uid(_ name: String) -> String {
+    let hex = name.utf8.map { String($0, radix: 16) }.joined()
+    return "00000000-0000-4000-8000-" + String(repeating: "0", count: max(0, 12 - hex.count)) + hex.suffix(12)
   }
 
   @Test func podsThatComeAndGoDuringTheWindowGetAndLoseTheFault() async throws {
@@ -46,8 +52,8 @@ import Testing
       let file = { @Sendable (uid: String) in
         (try? String(contentsOfFile: h.directory + "/pods/\(uid)/annotations", encoding: .utf8)) ?? ""
       }
-      #expect(await eventually { file("uid-web-1").contains("chaos.experiment/name=\"web-latency\"") })
-      #expect(await eventually { file("uid-web-0").contains("chaos.experiment/active=\"false\"") })
+      #expect(await eventually { file(Self.uid("web-1")).contains("chaos.experiment/name=\"web-latency\"") })
+      #expect(await eventually { file(Self.uid("web-0")).contains("chaos.experiment/active=\"false\"") })
     }
     #expect(harness.netem(in: 1002) == nil)
     let pods = harness.spans("chaos.experiment").compactMap { $0.string("k8s.pod.name") }.sorted()

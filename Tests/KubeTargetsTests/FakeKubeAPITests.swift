@@ -1,5 +1,6 @@
 import FaultModel
 import Foundation
+import Synchronization
 import Testing
 
 @testable import KubeTargets
@@ -187,6 +188,60 @@ import Testing
     #expect(pod.name == "web-9")
   }
 
+  @Test func errorEventsOtherThan410ReconnectAfterAGrowingCappedBackoff() async throws {
+    let server = try FakeKubeAPI(pods: Self.pods)
+    defer { server.stop() }
+    let configuration = try configuration(server)  // backoff 50 ms doubling up to 400 ms
+    let delays = try await withTimeout(15) {
+      try await KubeAPIClient.withClient(configuration: configuration, logger: testLogger) { client in
+        var updates = client.watchPods(Self.webQuery).makeAsyncIterator()
+        let recorded = RecordedDelays()
+        updates.sleep = { delay in
+          let count = recorded.delays.withLock {
+            $0.append(delay)
+            return $0.count
+          }
+          if count >= 8 { throw CancellationError() }
+        }
+        _ = try await updates.next()
+        // One ERROR 500 in the history: each reconnect from version 100 gets it again, as a watch
+        // does from an API server that keeps failing.
+        try server.send(
+          "ERROR",
+          [
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500,
+            "reason": "InternalError", "message": "etcdserver: leader changed",
+          ])
+        do {
+          _ = try await updates.next()
+          throw TestFailure("the watch yielded instead of retrying")
+        } catch is CancellationError {}
+        return recorded.delays.withLock { $0 }
+      }
+    }
+    #expect(delays.count == 8)
+    for (attempt, delay) in delays.enumerated() {
+      let base = min(Duration.milliseconds(50) * (1 << attempt), .milliseconds(400))
+      #expect(
+        delay >= base * 0.8 && delay <= base * 1.2, "retry \(attempt + 1) waited \(delay), base \(base)")
+    }
+    let watches = try await server.requests().filter { ($0["query"] as? [String: String])?["watch"] == "1" }
+    #expect(watches.count <= 9, "one watch per backoff, not a reconnect loop")
+  }
+
+  @Test func theRetryDelayDoublesUpToItsCapWithJitter() {
+    let delays = (0..<8).map {
+      PodWatch.retryDelay(failures: $0, initial: .milliseconds(100), maximum: .seconds(1), jitter: 1)
+    }
+    #expect(delays.map { $0 / .milliseconds(1) } == [100, 200, 400, 800, 1000, 1000, 1000, 1000])
+    #expect(
+      PodWatch.retryDelay(failures: 2, initial: .milliseconds(100), maximum: .seconds(1), jitter: 0.8)
+        == .milliseconds(320))
+    #expect(
+      PodWatch.retryDelay(failures: 500, initial: .milliseconds(100), maximum: .seconds(30), jitter: 1.2)
+        == .seconds(36))
+  }
+
   @Test func sendsTheBearerTokenReadFromItsFile() async throws {
     let server = try FakeKubeAPI(pods: Self.pods, arguments: ["--require-token", "s3cret"])
     defer { server.stop() }
@@ -350,6 +405,24 @@ import Testing
 
   @Test(
     .enabled(if: FileManager.default.isExecutableFile(atPath: faultlineBinary), "needs the built faultline"))
+  func runRefusesACompatKeyThatIsNotAnAnnotationKeyAndChangesNothing() throws {
+    let directory = try makeTemporaryDirectory("fl-compat")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try writeProfiles(directory)
+    let result = try runProcess(
+      [
+        faultlineBinary, "run", "--profiles", directory, "--state-dir", directory + "/state", "--annotations",
+        directory + "/out/annotations", "--annotation-compat-key", "chaos=\"forged\"\nx",
+      ],
+      environment: ["PATH": "/usr/bin:/bin"])
+    #expect(result.status == 2)
+    #expect(result.stderr.contains("is not a Kubernetes annotation key"), "\(result.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: directory + "/state"))
+    #expect(!FileManager.default.fileExists(atPath: directory + "/out"))
+  }
+
+  @Test(
+    .enabled(if: FileManager.default.isExecutableFile(atPath: faultlineBinary), "needs the built faultline"))
   func planExplainsMissingNodeNameAndUnreachableAPI() throws {
     let profiles = try makeTemporaryDirectory("fl-plan")
     defer { try? FileManager.default.removeItem(atPath: profiles) }
@@ -376,4 +449,9 @@ import Testing
         "cannot reach the Kubernetes API at http://127.0.0.1:1: connection refused"),
       "\(unreachable.stderr)")
   }
+}
+
+/// The delays a watch asked to sleep, in order.
+final class RecordedDelays: Sendable {
+  let delays = Mutex<[Duration]>([])
 }

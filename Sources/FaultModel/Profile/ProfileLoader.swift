@@ -29,6 +29,10 @@ public enum ProfileLoader {
   ///
   /// Does not check across profiles; see ``crossCheck(_:)``.
   public static func load(text: String, file: String) -> ([Profile], [ProfileIssue]) {
+    let size = text.utf8.count
+    guard size <= ProfileLimits.maximumFileSize else {
+      return ([], [Self.tooLarge(file: file, size: size)])
+    }
     var profiles: [Profile] = []
     var issues: [ProfileIssue] = []
     for document in splitYAMLDocuments(text) {
@@ -48,5 +52,13 @@ public enum ProfileLoader {
       }.map(\.element)
     }
     return (profiles, issues)
+  }
+
+  /// The problem of a file over ``ProfileLimits/maximumFileSize`` (nothing in it is parsed).
+  public static func tooLarge(file: String, size: Int) -> ProfileIssue {
+    ProfileIssue(
+      file: file, line: 0, column: 0, fieldPath: "",
+      message: "the file is \(size) bytes, over the \(ProfileLimits.maximumFileSize)-byte limit for a "
+        + "profile file; split it into several files")
   }
 }

@@ -131,8 +131,13 @@ struct DocumentReader {
     return Array(sequence)
   }
 
-  /// Composes one document, reporting a syntax error. Returns nil for an empty document or an error.
+  /// Composes one document, reporting a syntax error or a document beyond ``ProfileLimits`` (checked
+  /// first, so a bomb costs milliseconds). Returns nil for an empty document or an error.
   mutating func compose(_ document: YAMLDocumentText) -> Node? {
+    if let (line, column, message) = yamlBoundsViolation(document.text) {
+      issues.append(ProfileIssue(file: file, line: line, column: column, fieldPath: "", message: message))
+      return nil
+    }
     do {
       let parser = try Parser(yaml: document.text)
       return try parser.nextRoot()
