@@ -63,6 +63,28 @@ static inline int faultline_is_nsfs(const char *path) {
   return statfs(path, &fs) == 0 && fs.f_type == NSFS_MAGIC;
 }
 
+/// Opens and binds a NETLINK_ROUTE socket in the calling thread's network namespace, with extended
+/// acks (error text), capped acks (no echo of the request) and link notifications (`RTNLGRP_LINK`).
+/// Returns the descriptor or -errno.
+static inline int faultline_open_route_socket(void) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -errno;
+  struct sockaddr_nl local;
+  memset(&local, 0, sizeof(local));
+  local.nl_family = AF_NETLINK;
+  int one = 1;
+  int group = RTNLGRP_LINK;
+  if (bind(fd, (struct sockaddr *)&local, sizeof(local)) < 0 ||
+      setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one)) < 0 ||
+      setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one)) < 0 ||
+      setsockopt(fd, SOL_NETLINK, 1 /* NETLINK_ADD_MEMBERSHIP */, &group, sizeof(group)) < 0) {
+    int code = errno;
+    close(fd);
+    return -code;
+  }
+  return fd;
+}
+
 /// Asks the kernel for extended acks (error text) and capped acks (no echo of the request) on the
 /// netlink socket `fd`.
 static inline int faultline_enable_ext_ack(int fd) {

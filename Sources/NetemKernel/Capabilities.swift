@@ -67,9 +67,13 @@ public enum Capabilities {
   }
 
   /// Throws a ``KernelError`` naming what `operation` needs and lacks.
-  public static func require(_ needed: CapabilitySet, for operation: String) throws(KernelError) {
+  ///
+  /// `operation` is described only when something is missing: every kernel operation checks first.
+  public static func require(_ needed: CapabilitySet, for operation: @autoclosure () -> String)
+    throws(KernelError)
+  {
     let missing = needed.subtracting(effective())
-    if !missing.isEmpty { throw KernelError.missingCapabilities(missing.names, operation: operation) }
+    if !missing.isEmpty { throw KernelError.missingCapabilities(missing.names, operation: operation()) }
   }
 
   /// Drops every capability except `keep` from the permitted, effective and inheritable sets and

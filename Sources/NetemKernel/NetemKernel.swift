@@ -40,13 +40,20 @@ public struct ApplyReport: Sendable {
   /// What the kernel dumped after the change (equal to the request in every dumped field).
   public var applied: NetemParameters
   /// `qdisc netem fa17: root refcnt 2 limit 1000 delay 100ms  10ms 25% loss 5%`-style line.
-  public var tcLine: String
+  ///
+  /// Written when read: formatting it (durations, percentages) costs more than the rest of an
+  /// apply's own work, and a re-apply in an open window never prints it.
+  public var tcLine: String { line() }
+
+  private let line: @Sendable () -> String
 
   /// A report from its parts.
-  public init(plan: ApplyPlan, applied: NetemParameters, tcLine: String) {
+  public init(
+    plan: ApplyPlan, applied: NetemParameters, tcLine: @autoclosure @escaping @Sendable () -> String
+  ) {
     self.plan = plan
     self.applied = applied
-    self.tcLine = tcLine
+    self.line = tcLine
   }
 }
 
@@ -143,9 +150,7 @@ public struct NetemKernel: Sendable {
     logger.debug(
       "applied netem",
       metadata: ["target": "\(target)", "netns": "\(plan.namespace)", "tc": "\(applied.tcDescription)"])
-    return ApplyReport(
-      plan: plan, applied: applied,
-      tcLine: "qdisc netem \(formatHandle(Self.handle)) root \(applied.tcDescription)")
+    return ApplyReport(plan: plan, applied: applied, tcLine: Self.netemLine(applied))
   }
 
   /// Installs `request` as the target's root qdisc with faultline's handle and checks the kernel's
@@ -367,6 +372,11 @@ public struct NetemKernel: Sendable {
       identity, socket in
       return (identity, try Self.interfaceIndex(socket, target, identity))
     }
+  }
+
+  /// `qdisc netem fa17: root …` for `applied`.
+  static func netemLine(_ applied: NetemParameters) -> String {
+    "qdisc netem \(formatHandle(handle)) root \(applied.tcDescription)"
   }
 
   /// Throws ``KernelError/Kind/namespaceChanged`` when the namespace entered is not the expected one.

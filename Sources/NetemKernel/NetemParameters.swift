@@ -277,7 +277,9 @@ public struct NetemParameters: Sendable, Hashable {
     check("reorder_correlation", reorderCorrelation, applied.reorderCorrelation)
     check("corrupt", corrupt, applied.corrupt)
     check("corrupt_correlation", corruptCorrelation, applied.corruptCorrelation)
-    check("loss_model", "\(lossModel)", "\(applied.lossModel)")
+    // Compared as values, described only when they differ (describing an enum goes through
+    // reflection, which would dominate an apply's own work).
+    check("loss_model", lossModel, applied.lossModel)
     check("rate_bytes_per_s", rate, applied.rate)
     check("packet_overhead", packetOverhead, applied.packetOverhead)
     check("cell_size", cellSize, applied.cellSize)

@@ -12,6 +12,9 @@ struct NetlinkWriter {
     values.withUnsafeBytes { bytes.append(contentsOf: $0) }
   }
 
+  /// Makes room for `count` bytes in all, so that appending them copies each once.
+  mutating func reserve(_ count: Int) { bytes.reserveCapacity(count) }
+
   /// Appends raw bytes (a fixed header such as `struct tcmsg`), padded to 4 bytes.
   mutating func append(raw: [UInt8]) {
     bytes.append(contentsOf: raw)

@@ -1,10 +1,10 @@
 // The route-netlink socket every kernel operation goes through.
 //
-// libnl opens and binds it (`nl_socket_alloc`, `nl_connect`) and lists links (its link cache, a
-// cold path: `status` and error messages). Requests on the hot path are written and read here, on
-// the socket's descriptor: one `send` of a message built in Swift, `recv` into one reused buffer, the
-// kernel's extended ack parsed in place. libnl's per-request machinery (a message object, callback
-// tables, a receive that peeks before it reads) cost more than the kernel's own work per round trip.
+// Requests are written and read here, on a plain NETLINK_ROUTE socket: one `send` of a message built
+// in Swift, `recvmmsg` into one reused buffer, the kernel's extended ack parsed in place. libnl's
+// per-request machinery (a message object, callback tables, a receive that peeks before it reads)
+// and its socket setup (buffer sizes, a port lookup) cost more than the kernel's own work per round
+// trip. libnl lists links (its link cache, a cold path: `status` and error messages).
 
 import CLinux
 import Glibc
@@ -24,13 +24,15 @@ final class NetlinkSocket {
   /// Netlink sockets of this process that are open now (the tests check none outlives its namespace).
   static let open = Atomic<Int>(0)
 
-  /// One datagram's room: a dump's datagrams are at most 32 KiB (`netlink_dump` caps its allocation
-  /// there), a request's other answers far smaller.
-  private static let slotSize = 32 * 1024
+  /// One datagram's room. The kernel sizes a dump's buffers by what the reader asks for (up to
+  /// 32 KiB), and a kernel that zeroes what it allocates (`init_on_alloc`, on in Debian's) clears all
+  /// of it for every part: a small room makes more, smaller parts, which cost less than a few large
+  /// ones for the handful of qdiscs and filters faultline reads. No message it reads comes near 8 KiB
+  /// (link statistics and VF lists are not asked for).
+  static let slotSize = 8 * 1024
   /// Datagrams read per system call (``receive(_:_:)``).
   private static let slots = 4
 
-  private let handle: OpaquePointer
   private let fd: Int32
   private let buffer: UnsafeMutableRawBufferPointer
   private var sequence: UInt32 = 1
@@ -41,25 +43,15 @@ final class NetlinkSocket {
   /// Opens a `NETLINK_ROUTE` socket with extended acks (error text) and capped acks (no echo of the
   /// request in an error), in the calling thread's network namespace.
   init() throws(KernelError) {
-    guard let handle = nl_socket_alloc() else { throw KernelError.system("nl_socket_alloc", errno: ENOMEM) }
-    let rc = nl_connect(handle, NETLINK_ROUTE)
-    if rc < 0 {
-      nl_socket_free(handle)
-      throw Self.libnlError("nl_connect(NETLINK_ROUTE)", rc)
-    }
-    self.handle = handle
-    fd = nl_socket_get_fd(handle)
-    _ = faultline_enable_ext_ack(fd)
-    // Link notifications tell when a remembered interface index may be stale (``linkIndex(named:)``);
-    // libnl's own requests must not take one for a reply out of order.
-    _ = nl_socket_add_membership(handle, Int32(RTNLGRP_LINK.rawValue))
-    nl_socket_disable_seq_check(handle)
+    let fd = faultline_open_route_socket()
+    guard fd >= 0 else { throw KernelError.system("socket(NETLINK_ROUTE)", errno: -fd) }
+    self.fd = fd
     buffer = .allocate(byteCount: Self.slotSize * Self.slots, alignment: 8)
     Self.open.add(1, ordering: .relaxed)
   }
 
   deinit {
-    nl_socket_free(handle)
+    close(fd)
     buffer.deallocate()
     Self.open.subtract(1, ordering: .relaxed)
   }
@@ -67,6 +59,18 @@ final class NetlinkSocket {
   /// Names and indexes of every interface in the namespace (`ip link show`), through libnl's link cache.
   func interfaces() throws(KernelError) -> [(name: String, index: Int32)] {
     drainNotifications()
+    // libnl reads through a duplicate of this socket's descriptor (the same socket), which freeing
+    // its handle closes.
+    guard let handle = nl_socket_alloc() else { throw KernelError.system("nl_socket_alloc", errno: ENOMEM) }
+    defer { nl_socket_free(handle) }
+    let copy = dup(fd)
+    guard copy >= 0 else { throw KernelError.system("dup", errno: errno) }
+    guard nl_socket_set_fd(handle, NETLINK_ROUTE, copy) == 0 else {
+      close(copy)
+      throw KernelError.system("nl_socket_set_fd", errno: EINVAL)
+    }
+    // A link notification must not pass for a reply out of order.
+    nl_socket_disable_seq_check(handle)
     var cache: OpaquePointer?
     let rc = retryingEINTR { rtnl_link_alloc_cache(handle, AF_UNSPEC, &cache) }
     Self.requestsSent.add(1, ordering: .relaxed)
@@ -115,16 +119,20 @@ final class NetlinkSocket {
   /// Reads the notifications waiting on the socket without blocking; a link change forgets every
   /// remembered index, and so does a lost notification (the receive queue overflowed).
   private func drainNotifications() {
+    // One plain non-blocking recv: usually nothing is there (EAGAIN).
     while true {
-      let count = receiveDatagrams(dontWait: true)
-      if count == -ENOBUFS {
-        indexes.removeAll()
-        continue
+      let count = recv(fd, buffer.baseAddress, Self.slotSize, Int32(MSG_DONTWAIT | MSG_TRUNC))
+      if count < 0 {
+        if errno == EINTR { continue }
+        if errno == ENOBUFS {
+          indexes.removeAll()
+          continue
+        }
+        return
       }
-      guard count > 0 else { return }
-      for (offset, length) in datagrams(count) {
-        noteNotifications(in: UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + length]))
-      }
+      // A notification too large for its room: some link changed.
+      if count > Self.slotSize { indexes.removeAll() }
+      noteNotifications(in: UnsafeRawBufferPointer(rebasing: buffer[0..<min(count, Self.slotSize)]))
     }
   }
 
@@ -174,12 +182,13 @@ final class NetlinkSocket {
   ///     object as it is after the change (a read-back that costs no second round trip).
   @discardableResult
   func request(
-    _ operation: String, type: Int32, flags: Int32, header: [UInt8], attributes: [(UInt16, [UInt8])],
+    _ operation: @autoclosure @escaping () -> String, type: Int32, flags: Int32, header: [UInt8],
+    attributes: [(UInt16, [UInt8])],
     dump: Bool = false, echo: Bool = false
   ) throws(KernelError) -> [[UInt8]] {
     try request(
       NetlinkRequest(
-        operation: operation, type: type, flags: flags, header: header, attributes: attributes, dump: dump,
+        operation: operation(), type: type, flags: flags, header: header, attributes: attributes, dump: dump,
         echo: echo))
   }
 
@@ -197,12 +206,19 @@ final class NetlinkSocket {
   /// - Throws: the first failure among them (``kernelMessage`` is its text) once all are answered.
   func exchange(_ requests: [NetlinkRequest]) throws(KernelError) -> [[[UInt8]]] {
     let first = sequence &+ 1
-    var bytes: [UInt8] = []
-    for request in requests {
+    var bytes: [UInt8]
+    if requests.count == 1 {
       sequence &+= 1
-      bytes += request.encoded(sequence: sequence, acknowledged: true)
+      bytes = requests[0].encoded(sequence: sequence, acknowledged: true)
+    } else {
+      bytes = []
+      for request in requests {
+        sequence &+= 1
+        bytes += request.encoded(sequence: sequence, acknowledged: true)
+      }
     }
-    let operation = requests.map(\.operation).joined(separator: " + ")
+    // Named only when something fails: most requests succeed, and the names cost string building.
+    let operation = { requests.map { $0.operation() }.joined(separator: " + ") }
     try send(bytes, operation: operation)
     Self.requestsSent.add(1, ordering: .relaxed)
     var replies = [[[UInt8]]](repeating: [], count: requests.count)
@@ -220,11 +236,11 @@ final class NetlinkSocket {
         break
       case .done(let code):
         if code != 0 {
-          failure = failure ?? (KernelError.system(requests[index].operation, errno: code), "")
+          failure = failure ?? (KernelError.system(requests[index].operation(), errno: code), "")
         }
       case .error(let code, let text):
         failure =
-          failure ?? (KernelError.system(requests[index].operation, errno: code, kernelMessage: text), text)
+          failure ?? (KernelError.system(requests[index].operation(), errno: code, kernelMessage: text), text)
       }
       pending -= 1
       return pending == 0
@@ -255,7 +271,7 @@ final class NetlinkSocket {
       sequence &+= 1
       bytes += request.encoded(sequence: sequence, acknowledged: index == requests.count - 1)
     }
-    let operation = "\(requests.count) requests from \(requests[0].operation)"
+    let operation = { "\(requests.count) requests from \(requests[0].operation())" }
     try send(bytes, operation: operation)
     Self.requestsSent.add(1, ordering: .relaxed)
     var results = [(error: KernelError, kernelMessage: String)?](repeating: nil, count: requests.count)
@@ -264,7 +280,7 @@ final class NetlinkSocket {
       guard index >= 0, index < requests.count else { return false }
       if case .error(let code, let text) = type {
         results[index] = (
-          KernelError.system(requests[index].operation, errno: code, kernelMessage: text), text
+          KernelError.system(requests[index].operation(), errno: code, kernelMessage: text), text
         )
       }
       return index == requests.count - 1
@@ -273,12 +289,12 @@ final class NetlinkSocket {
     return results
   }
 
-  private func send(_ bytes: [UInt8], operation: String) throws(KernelError) {
+  private func send(_ bytes: [UInt8], operation: () -> String) throws(KernelError) {
     kernelMessage = ""
     let sent = bytes.withUnsafeBytes { raw in
       retryingEINTR { Int32(truncatingIfNeeded: Glibc.send(fd, raw.baseAddress, raw.count, 0)) }
     }
-    guard sent >= 0 else { throw KernelError.system(operation, errno: errno) }
+    guard sent >= 0 else { throw KernelError.system(operation(), errno: errno) }
   }
 
   /// What a received message is.
@@ -291,14 +307,19 @@ final class NetlinkSocket {
 
   /// Reads datagrams and hands each message to `handle` until it says the reply is complete.
   private func receive(
-    _ operation: String, _ handle: (UnsafeRawBufferPointer, UInt32, Received) -> Bool
+    _ operation: () -> String, _ handle: (UnsafeRawBufferPointer, UInt32, Received) -> Bool
   ) throws(KernelError) {
     while true {
       let count = receiveDatagrams(dontWait: false)
-      guard count >= 0 else { throw KernelError.system(operation, errno: Int32(-count)) }
+      guard count >= 0 else { throw KernelError.system(operation(), errno: Int32(-count)) }
       var complete = false
-      if (0..<count).contains(where: { truncated[$0] != 0 }) {
-        throw KernelError.system(operation, errno: EMSGSIZE)
+      for index in 0..<count where truncated[index] != 0 {
+        // A notification too large for its room still says a link changed; a reply must be whole.
+        let start = index * Self.slotSize
+        guard buffer.loadUnaligned(fromByteOffset: start + 8, as: UInt32.self) == 0 else {
+          throw KernelError.system(operation(), errno: EMSGSIZE)
+        }
+        indexes.removeAll()
       }
       for (start, size) in datagrams(count) {
         var offset = start
@@ -374,8 +395,8 @@ final class NetlinkSocket {
 
 /// One netlink request, built before it is sent (so that several can go in one `send`).
 struct NetlinkRequest {
-  /// Names the request in errors (e.g. `RTM_NEWQDISC netem on eth0`).
-  var operation: String
+  /// Names the request in errors (e.g. `RTM_NEWQDISC netem on eth0`); made only when one is needed.
+  var operation: () -> String
   var type: Int32
   var flags: Int32
   /// The fixed header after `nlmsghdr` (`struct tcmsg`, `struct ifinfomsg`).
@@ -386,12 +407,26 @@ struct NetlinkRequest {
   /// `NLM_F_ECHO`: the change's notification comes back to the sender.
   var echo = false
 
+  init(
+    operation: @autoclosure @escaping () -> String, type: Int32, flags: Int32, header: [UInt8],
+    attributes: [(UInt16, [UInt8])], dump: Bool = false, echo: Bool = false
+  ) {
+    self.operation = operation
+    self.type = type
+    self.flags = flags
+    self.header = header
+    self.attributes = attributes
+    self.dump = dump
+    self.echo = echo
+  }
+
   /// The whole message (`nlmsghdr` included) with sequence number `sequence`, to the kernel.
   ///
   /// - Parameter acknowledged: ask for an ack (`NLM_F_ACK`) when the change succeeds; without it the
   ///   kernel answers only a failure (see ``NetlinkSocket/batch(_:)``).
   func encoded(sequence: UInt32, acknowledged: Bool) -> [UInt8] {
     var message = NetlinkWriter()
+    message.reserve(16 + header.count + 3 + attributes.reduce(0) { $0 + 4 + $1.1.count + 3 })
     var extra = Int32(NLM_F_REQUEST) | (dump || !acknowledged ? 0 : Int32(NLM_F_ACK))
     if echo { extra |= Int32(NLM_F_ECHO) }
     message.append(UInt32(0))  // nlmsg_len, set below

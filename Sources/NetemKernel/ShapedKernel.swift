@@ -62,10 +62,12 @@ extension NetemKernel {
         Self.restore(socket, ifindex: ifindex, interface: interface, to: before, logger: logger)
         throw error
       }
-      let line = Self.treeLine(applied, shape: shape)
       logger.debug(
-        "applied shaped netem", metadata: ["target": "\(target)", "netns": "\(identity)", "tc": "\(line)"])
-      return ApplyReport(plan: plan, applied: applied, tcLine: line)
+        "applied shaped netem",
+        metadata: [
+          "target": "\(target)", "netns": "\(identity)", "tc": "\(Self.treeLine(applied, shape: shape))",
+        ])
+      return ApplyReport(plan: plan, applied: applied, tcLine: Self.treeLine(applied, shape: shape))
     }
   }
 

@@ -196,24 +196,32 @@ struct FlowerFilter: Hashable, CustomStringConvertible {
     let protocolNumber = UInt16(bigEndian: UInt16(truncatingIfNeeded: info))
     var kind = ""
     var options: [UInt8] = []
-    for (type, payload) in reader.attributes(from: 36) {
-      if type == UInt16(TCA_KIND) { kind = String(decoding: payload.prefix { $0 != 0 }, as: UTF8.self) }
-      if type == UInt16(TCA_OPTIONS) { options = payload }
+    reader.forEachAttribute(from: 36) { type, payload in
+      if type == UInt16(TCA_KIND) {
+        kind = String(decoding: bytes[payload].prefix { $0 != 0 }, as: UTF8.self)
+      }
+      if type == UInt16(TCA_OPTIONS) { options = Array(bytes[payload]) }
     }
-    let label = "pref \(pref) protocol 0x\(String(protocolNumber, radix: 16)) \(kind)"
+    // Described only when foreign: a read-back decodes every filter of faultline's tree.
+    func label() -> String { "pref \(pref) protocol 0x\(String(protocolNumber, radix: 16)) \(kind)" }
     guard kind == "flower", protocolNumber == 0x0800 || protocolNumber == 0x86DD else {
-      return .foreign(pref: pref, label)
+      return .foreign(pref: pref, label())
     }
     guard let filter = FlowerFilter(pref: pref, ipv6: protocolNumber == 0x86DD, options: options) else {
-      return .foreign(pref: pref, "\(label) (keys faultline does not set)")
+      return .foreign(pref: pref, "\(label()) (keys faultline does not set)")
     }
     return .flower(filter)
   }
 
   /// Reads flower's dumped keys; nil when they hold anything a ``FlowMatch`` cannot express.
   private init?(pref: UInt16, ipv6: Bool, options: [UInt8]) {
+    // Only the keys read below are kept (a dump also carries flags, counters and the eth type).
     var keys: [UInt16: [UInt8]] = [:]
-    for (type, payload) in NetlinkReader(options).attributes(from: 0) { keys[type] = payload }
+    NetlinkReader(options).forEachAttribute(from: 0) { type, payload in
+      if type <= Key.udpDst || (Key.portSrcMin...Key.portDstMax).contains(type) {
+        keys[type] = Array(options[payload])
+      }
+    }
     func be16(_ key: UInt16) -> UInt16? {
       guard let p = keys[key], p.count >= 2 else { return nil }
       return UInt16(p[0]) << 8 | UInt16(p[1])

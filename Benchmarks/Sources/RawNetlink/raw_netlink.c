@@ -13,7 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static _Thread_local unsigned char buffer[65536];
+// The same receive room as faultline's (NetlinkSocket.slotSize): the kernel sizes dump buffers by it.
+static _Thread_local unsigned char buffer[8192];
 static _Thread_local uint32_t sequence = 1;
 static atomic_long requests;
 

@@ -8,7 +8,7 @@ let usage = """
     faultline-bench host --out FILE --faultline BIN [options]   figures that need no netem
     faultline-bench report --host FILE --vm FILE --out FILE [--markdown]
                                                                 merge, write latest.json, print the table
-    faultline-bench profile inject|proxy|refused|status|annotation|reader [--iterations N]
+    faultline-bench profile inject|proxy|targeted|refused|status|annotation|reader [--iterations N]
                                                                 a bare loop to run under valgrind
   options:
     --iterations N        timed operations per way (default 1000)
@@ -178,7 +178,7 @@ func profileLoop(_ options: Options) async throws {
   let iterations = options.iterations
   let kernel = try KernelFigures().kernel
   // A namespace given with --netns, or one made here (kernel loops only).
-  let needsNetwork = ["inject", "proxy", "refused", "status"].contains(options.argument ?? "")
+  let needsNetwork = ["inject", "proxy", "targeted", "refused", "status"].contains(options.argument ?? "")
   let network = options.netns == nil && needsNetwork ? try BenchNamespaces(count: 1) : nil
   defer { network?.close() }
   let name = options.netns ?? network?.names[0] ?? "none"
@@ -199,6 +199,16 @@ func profileLoop(_ options: Options) async throws {
       try await way.revert(target)
     }
     try await way.revert(holder)
+  case "targeted":
+    // Warm targeted applies of 10 peers (a fault on fb1 keeps the namespace's socket open).
+    let holder = FaultTarget(interface: "fb1", namespace: target.namespace)
+    _ = try await kernel.apply(BenchFault.fault, to: holder)
+    let shape = TargetedFigure.shape(peers: 10)
+    for _ in 0..<iterations {
+      _ = try await kernel.applyShaped(BenchFault.fault, shape: shape, to: target)
+      _ = try await kernel.revert(target)
+    }
+    _ = try await kernel.revert(holder)
   case "refused":
     for _ in 0..<iterations { _ = try? await kernel.apply(BenchFault.fault, to: target) }
   case "status":
@@ -208,7 +218,7 @@ func profileLoop(_ options: Options) async throws {
   case "reader":
     try AnnotationFigures.cachedLoop(calls: iterations)
   default:
-    throw BenchError("profile what? inject, proxy, refused, status, annotation or reader\n\(usage)")
+    throw BenchError("profile what? inject, proxy, targeted, refused, status, annotation or reader\n\(usage)")
   }
   progress("profile loop done: \(iterations) iterations")
 }
