@@ -135,7 +135,7 @@ let package = Package(
         .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
       ]),
-    .testTarget(name: "NetemKernelTests", dependencies: ["NetemKernel", "FaultModel"]),
+    .testTarget(name: "NetemKernelTests", dependencies: ["NetemKernel", "FaultModel", "AgentTestSupport"]),
     .testTarget(
       name: "ChaosAnnotationsTests",
       dependencies: [
