@@ -40,22 +40,28 @@ public struct QdiscSnapshot: Sendable, Hashable, Codable {
     ifindex = Int32(bitPattern: reader.u32(at: 20))
     handle = reader.u32(at: 24)
     parent = reader.u32(at: 28)
-    var kind = ""
-    var options: [UInt8] = []
-    reader.forEachAttribute(from: 36) { type, payload in
-      if type == UInt16(TCA_KIND) {
-        kind = String(decoding: bytes[payload].prefix { $0 != 0 }, as: UTF8.self)
-      }
-      if type == UInt16(TCA_OPTIONS) { options = Array(bytes[payload]) }
-    }
-    self.kind = kind
-    self.options = options
+    (kind, options) = reader.kindAndOptions()
   }
 
   /// The interface index it was dumped for (not persisted: indexes change).
   var ifindex: Int32 = 0
 
   private enum CodingKeys: String, CodingKey { case kind, handle, parent, options }
+}
+
+extension NetlinkReader {
+  /// `TCA_KIND` and `TCA_OPTIONS` of a tc message (qdisc, class or filter: `struct tcmsg` first).
+  func kindAndOptions() -> (kind: String, options: [UInt8]) {
+    var kind = ""
+    var options: [UInt8] = []
+    forEachAttribute(from: 36) { type, payload in
+      if type == UInt16(TCA_KIND) {
+        kind = String(decoding: bytes[payload].prefix { $0 != 0 }, as: UTF8.self)
+      }
+      if type == UInt16(TCA_OPTIONS) { options = Array(bytes[payload]) }
+    }
+    return (kind, options)
+  }
 }
 
 /// `TC_H_ROOT`.

@@ -194,14 +194,7 @@ struct FlowerFilter: Hashable, CustomStringConvertible {
     let info = reader.u32(at: 32)
     let pref = UInt16(info >> 16)
     let protocolNumber = UInt16(bigEndian: UInt16(truncatingIfNeeded: info))
-    var kind = ""
-    var options: [UInt8] = []
-    reader.forEachAttribute(from: 36) { type, payload in
-      if type == UInt16(TCA_KIND) {
-        kind = String(decoding: bytes[payload].prefix { $0 != 0 }, as: UTF8.self)
-      }
-      if type == UInt16(TCA_OPTIONS) { options = Array(bytes[payload]) }
-    }
+    let (kind, options) = reader.kindAndOptions()
     // Described only when foreign: a read-back decodes every filter of faultline's tree.
     func label() -> String { "pref \(pref) protocol 0x\(String(protocolNumber, radix: 16)) \(kind)" }
     guard kind == "flower", protocolNumber == 0x0800 || protocolNumber == 0x86DD else {

@@ -46,7 +46,10 @@ enum ScheduleFigure {
       throw BenchError("netem left after SIGTERM: \(after)\n\(daemon.log)")
     }
 
+    // The agent announces the next window's due time as soon as the schedule moves past the open one,
+    // which can be before that window's revert is logged: each window keeps the due time it fired at.
     var due: Double?
+    var windowDue: Double?
     var wake = Samples()
     var start = Samples()
     var end = Samples()
@@ -58,11 +61,15 @@ enum ScheduleFigure {
       case "next window":
         due = record.metadata["at"].flatMap(parseRFC3339).map(\.timeIntervalSince1970)
       case "fire":
+        windowDue = due
         if let due { wake.append((line.time - due) * 1000) }
       case "injected" where record.metadata["experiment"] == name:
-        if let due { start.append((line.time - due) * 1000) }
-      case "reverted" where record.metadata["reason"] == "duration_elapsed":
-        if let due { end.append((line.time - due - length) * 1000) }
+        if let windowDue { start.append((line.time - windowDue) * 1000) }
+      // The agent's line (after the window closed), not the injector's (which names the experiment).
+      case "reverted"
+      where record.metadata["reason"] == "duration_elapsed" && record.metadata["profile"] == name:
+        if let windowDue { end.append((line.time - windowDue - length) * 1000) }
+        windowDue = nil
       case "apply failed", "revert failed":
         failures += 1
       case let message where message.hasPrefix("fire skipped"):
