@@ -154,12 +154,6 @@ final class NetlinkSocket {
     }
   }
 
-  /// The (offset, length) in ``buffer`` of each of the `count` datagrams just received; a truncated one
-  /// (larger than its slot) is reported as empty.
-  private func datagrams(_ count: Int) -> [(Int, Int)] {
-    (0..<count).map { index in (index * Self.slotSize, truncated[index] != 0 ? 0 : Int(lengths[index])) }
-  }
-
   /// Forgets the remembered indexes when `datagram` holds a link notification.
   private func noteNotifications(in datagram: UnsafeRawBufferPointer) {
     var offset = 0
@@ -321,9 +315,10 @@ final class NetlinkSocket {
         }
         indexes.removeAll()
       }
-      for (start, size) in datagrams(count) {
-        var offset = start
-        let end = start + size
+      for datagram in 0..<count {
+        var offset = datagram * Self.slotSize
+        // A truncated datagram (a notification, see above) is not parsed.
+        let end = offset + (truncated[datagram] != 0 ? 0 : Int(lengths[datagram]))
         while offset + 16 <= end {
           let length = Int(buffer.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
           guard length >= 16, offset + length <= end else { break }

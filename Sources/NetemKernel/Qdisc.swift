@@ -47,6 +47,13 @@ public struct QdiscSnapshot: Sendable, Hashable, Codable {
   var ifindex: Int32 = 0
 
   private enum CodingKeys: String, CodingKey { case kind, handle, parent, options }
+
+  /// The root qdisc of `ifindex` among `messages` (a dump's parts, or a change's echo).
+  static func root(of ifindex: Int32, in messages: [[UInt8]]) -> QdiscSnapshot? {
+    messages.lazy.compactMap { QdiscSnapshot(message: $0) }.first {
+      $0.ifindex == ifindex && $0.parent == rootParent
+    }
+  }
 }
 
 extension NetlinkReader {
@@ -118,13 +125,11 @@ extension NetlinkSocket {
     if isRemembered(name) {
       // Only the dump: a link notification queued before it is read before its replies (one queue),
       // and forgets the index; then the link is looked up again.
-      let qdiscs = try request(.dumpQdiscs(ifindex: 0, interface: name)).compactMap {
-        QdiscSnapshot(message: $0)
-      }
+      let dump = try request(.dumpQdiscs(ifindex: 0, interface: name))
       var index = remembered(name)
       if index == nil { index = try interfaceIndex(named: name) }
       guard let index else { return nil }
-      return (index, qdiscs.first { $0.ifindex == index && $0.parent == rootParent })
+      return (index, QdiscSnapshot.root(of: index, in: dump))
     }
     let replies: [[[UInt8]]]
     do {
@@ -134,11 +139,8 @@ extension NetlinkSocket {
     }
     guard let link = replies[0].lazy.compactMap({ LinkRecord(message: $0) }).first(where: { $0.name == name })
     else { return nil }
-    let root = replies[1].lazy.compactMap { QdiscSnapshot(message: $0) }.first {
-      $0.ifindex == link.index && $0.parent == rootParent
-    }
     remember(link.index, of: name)
-    return (link.index, root)
+    return (link.index, QdiscSnapshot.root(of: link.index, in: replies[1]))
   }
 
   /// The root qdisc of `ifindex` (`tc qdisc show dev IF root`).
@@ -146,12 +148,7 @@ extension NetlinkSocket {
   /// A dump filtered here rather than a GET: Linux 6.1 answers RTM_GETQDISC only through a
   /// notification (`NLM_F_ECHO`), which would also be broadcast to every `tc monitor`.
   func rootQdisc(ifindex: Int32, interface: String) throws(KernelError) -> QdiscSnapshot? {
-    let replies = try request(
-      "RTM_GETQDISC dump for \(interface)", type: Int32(RTM_GETQDISC), flags: NLM_F_DUMP,
-      header: tcmsg(ifindex: ifindex), attributes: [], dump: true)
-    return replies.lazy.compactMap { QdiscSnapshot(message: $0) }.first {
-      $0.ifindex == ifindex && $0.parent == rootParent
-    }
+    QdiscSnapshot.root(of: ifindex, in: try request(.dumpQdiscs(ifindex: ifindex, interface: interface)))
   }
 
   /// Creates or replaces the root qdisc (`tc qdisc replace dev IF root handle H: KIND …`).
@@ -170,9 +167,7 @@ extension NetlinkSocket {
     var request = NetlinkRequest.replaceRoot(
       ifindex: ifindex, interface: interface, kind: kind, handle: handle, options: options)
     request.echo = echo
-    return try self.request(request).lazy.compactMap { QdiscSnapshot(message: $0) }.first {
-      $0.ifindex == ifindex && $0.parent == rootParent
-    }
+    return QdiscSnapshot.root(of: ifindex, in: try self.request(request))
   }
 
   /// Deletes the root qdisc if its handle is `handle` (`tc qdisc del dev IF root handle H:`); the kernel
@@ -185,12 +180,8 @@ extension NetlinkSocket {
   /// qdiscs given a handle, and the classes of kinds whose classes are always user-made (htb, hfsc, …).
   /// tbf's or prio's built-in classes do not count: the kernel recreates them with the qdisc.
   func userChildren(ifindex: Int32, interface: String, under root: QdiscSnapshot) throws(KernelError) -> Int {
-    let qdiscs = try request(
-      "RTM_GETQDISC dump for \(interface)", type: Int32(RTM_GETQDISC), flags: NLM_F_DUMP,
-      header: tcmsg(ifindex: ifindex), attributes: [], dump: true
-    ).compactMap { QdiscSnapshot(message: $0) }
-    let children = qdiscs.filter {
-      $0.ifindex == ifindex && $0.parent != rootParent && $0.parent >> 16 == root.handle >> 16
+    let children = try qdiscs(ifindex: ifindex, interface: interface).filter {
+      $0.parent != rootParent && $0.parent >> 16 == root.handle >> 16
         && $0.handle >> 16 != 0
     }.count
     guard ["htb", "hfsc", "cbq", "drr", "qfq", "ets"].contains(root.kind) else { return children }

@@ -319,10 +319,8 @@ enum DumpedFilter: Hashable {
 extension NetlinkSocket {
   /// Every qdisc of `ifindex` (`tc qdisc show dev IF`).
   func qdiscs(ifindex: Int32, interface: String) throws(KernelError) -> [QdiscSnapshot] {
-    try request(
-      "RTM_GETQDISC dump for \(interface)", type: Int32(RTM_GETQDISC), flags: NLM_F_DUMP,
-      header: tcmsg(ifindex: ifindex), attributes: [], dump: true
-    ).compactMap { QdiscSnapshot(message: $0) }.filter { $0.ifindex == ifindex }
+    try request(.dumpQdiscs(ifindex: ifindex, interface: interface)).compactMap { QdiscSnapshot(message: $0) }
+      .filter { $0.ifindex == ifindex }
   }
 
   /// Creates or changes the qdisc `handle` under `parent` (`tc qdisc replace dev IF parent P handle H: KIND …`).
