@@ -145,7 +145,7 @@ let package = Package(
     .testTarget(
       name: "KubeTargetsTests",
       dependencies: [
-        "KubeTargets", "FaultModel",
+        "KubeTargets", "FaultModel", "AgentTestSupport",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Logging", package: "swift-log"),
       ]),

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import AsyncHTTPClient
 import Foundation
 import KubeTargets
@@ -262,14 +263,4 @@ func sh(_ arguments: [String]) throws -> String {
     throw TestFailure("\(arguments.joined(separator: " ")): \(result.status) \(result.stderr)")
   }
   return result.stdout
-}
-
-/// Polls `condition` every 50 ms for up to `seconds`; the time it took, or nil.
-func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Double? {
-  let start = Date()
-  while Date().timeIntervalSince(start) < seconds {
-    if condition() { return Date().timeIntervalSince(start) }
-    Thread.sleep(forTimeInterval: 0.05)
-  }
-  return nil
 }

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 
 /// A fresh directory under the temporary directory.
@@ -21,14 +22,4 @@ func startDaemon(
   process.standardError = FileHandle(forWritingAtPath: log)
   try process.run()
   return process
-}
-
-/// Polls `condition` every 20 ms for up to `seconds`; the time it took, or nil.
-func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Double? {
-  let start = Date()
-  while Date().timeIntervalSince(start) < seconds {
-    if condition() { return Date().timeIntervalSince(start) }
-    Thread.sleep(forTimeInterval: 0.02)
-  }
-  return nil
 }
