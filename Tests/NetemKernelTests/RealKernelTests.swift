@@ -113,7 +113,7 @@ extension RealKernel {
       samples.sort()
       // Reported, not asserted: speed is measured by the benchmarks, not by timed tests.
       print(
-        "measured: apply+read-back in another netns (thread, setns, socket, 3 round trips), TCG guest: "
+        "measured: re-apply with read-back in another netns (its socket open, 2 round trips), TCG guest: "
           + "p50 \(samples[samples.count / 2]), p90 \(samples[samples.count * 9 / 10])")
       #expect(try await kernel.revert(target) == .removed)
     }
