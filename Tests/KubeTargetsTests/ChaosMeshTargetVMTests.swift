@@ -100,17 +100,13 @@ struct ChaosMeshTargetVMTests {
     """.write(toFile: profiles + "/web-to-db.yaml", atomically: true, encoding: .utf8)
 
     let log = state + "/daemon.log"
-    _ = FileManager.default.createFile(atPath: log, contents: nil)
-    let daemon = Process()
-    daemon.executableURL = URL(fileURLWithPath: binary)
-    daemon.arguments = [
-      "run", "--profiles", profiles, "--kube-api", api.url, "--node-name", Self.node, "--state-dir",
-      state + "/journal", "--annotations", state + "/annotations",
-    ]
-    daemon.environment = ProcessInfo.processInfo.environment.merging(["FAULTLINE_LOG_LEVEL": "info"]) { $1 }
-    daemon.standardOutput = FileHandle.nullDevice
-    daemon.standardError = FileHandle(forWritingAtPath: log)
-    try daemon.run()
+    let daemon = try launchAgent(
+      binary: binary,
+      arguments: [
+        "run", "--profiles", profiles, "--kube-api", api.url, "--node-name", Self.node, "--state-dir",
+        state + "/journal", "--annotations", state + "/annotations",
+      ],
+      log: log)
     defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
     func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 

@@ -107,18 +107,14 @@ struct PodDaemonVMTests {
     """.write(toFile: profiles + "/payment.yaml", atomically: true, encoding: .utf8)
 
     let log = state + "/daemon.log"
-    _ = FileManager.default.createFile(atPath: log, contents: nil)
-    let daemon = Process()
-    daemon.executableURL = URL(fileURLWithPath: binary)
-    daemon.arguments = [
-      "run", "--profiles", profiles, "--kube-api", server.url, "--node-name", Self.node,
-      "--pod-annotations-dir", podDir, "--state-dir", state + "/journal", "--annotations",
-      state + "/annotations", "--annotate-pods",
-    ]
-    daemon.environment = ProcessInfo.processInfo.environment.merging(["FAULTLINE_LOG_LEVEL": "info"]) { $1 }
-    daemon.standardOutput = FileHandle.nullDevice
-    daemon.standardError = FileHandle(forWritingAtPath: log)
-    try daemon.run()
+    let daemon = try launchAgent(
+      binary: binary,
+      arguments: [
+        "run", "--profiles", profiles, "--kube-api", server.url, "--node-name", Self.node,
+        "--pod-annotations-dir", podDir, "--state-dir", state + "/journal", "--annotations",
+        state + "/annotations", "--annotate-pods",
+      ],
+      log: log)
     defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
     func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
     /// The bodies of the PATCH requests the fake API server received for a pod, in order.

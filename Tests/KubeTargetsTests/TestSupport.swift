@@ -78,13 +78,6 @@ private final class DataBox: @unchecked Sendable {
   var done: Bool { lock.withLock { finished } }
 }
 
-/// Waits (polling, at most `seconds`) for a process to exit; Foundation's `waitUntilExit` can hang
-/// off the main thread on Linux.
-func waitForExit(_ process: Process, seconds: Double = 60) {
-  let deadline = Date().addingTimeInterval(seconds)
-  while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-}
-
 /// Runs `body`, failing with a ``TestFailure`` when it takes longer than `seconds`.
 func withTimeout<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T)
   async throws -> T

@@ -134,10 +134,3 @@ final class TestNetwork {
     _ = try? run(["ip", "netns", "del", b])
   }
 }
-
-/// Waits (polling, at most `seconds`) for a process to exit; Foundation's `waitUntilExit` can hang
-/// off the main thread on Linux.
-func waitForExit(_ process: Process, seconds: Double = 30) {
-  let deadline = Date().addingTimeInterval(seconds)
-  while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-}
