@@ -1,0 +1,81 @@
+import Foundation
+
+/// What a crash soak saw, in test-clock seconds, and the rule that says which faults outlived their
+/// window: a fault may stay until its window's scheduled end, or, when the agent was killed while it
+/// was there, until the restarted agent had reconciled. Anything longer, beyond `slack` (the sampling
+/// period and the time `tc` takes under TCG), is overlong.
+struct SoakTimeline {
+  /// A window the agent logged as opened: when the test read the `fire` line, and its `until`.
+  struct Fire {
+    var profile: String
+    var seen: Double
+    var until: Double
+  }
+
+  /// A `kill -9`, and when the next agent said it had reconciled (nil if it never did).
+  struct Kill {
+    var at: Double
+    var ready: Double?
+  }
+
+  /// A run of samples in which a namespace had a fault: from the first sample that saw it to the
+  /// first that did not (nil while it is still there).
+  struct Presence {
+    var profile: String
+    var start: Double
+    var end: Double?
+  }
+
+  /// A presence that lasted past what the rule allows, and by how much.
+  struct Overrun {
+    var presence: Presence
+    var allowedUntil: Double
+    var seconds: Double
+  }
+
+  var fires: [Fire] = []
+  var kills: [Kill] = []
+  var presences: [Presence] = []
+  /// The longest a window may open before its fault shows, and how late a sample may be.
+  var slack: Double
+  /// The length of a window, to find the fire that opened a presence.
+  var windowLength: Double
+
+  init(windowLength: Double, slack: Double) {
+    self.windowLength = windowLength
+    self.slack = slack
+  }
+
+  /// Records one sample of whether `profile`'s namespace has a fault at `time`.
+  mutating func sample(_ profile: String, present: Bool, at time: Double) {
+    let open = presences.lastIndex { $0.profile == profile && $0.end == nil }
+    switch (present, open) {
+    case (true, nil): presences.append(Presence(profile: profile, start: time, end: nil))
+    case (false, let index?): presences[index].end = time
+    default: break
+    }
+  }
+
+  /// Every presence that outlived its window by more than the restart time (plus `slack`).
+  /// A presence still open at `now` is judged as if it ended then.
+  func overruns(now: Double) -> [Overrun] {
+    presences.compactMap { presence in
+      let end = presence.end ?? now
+      // The fire that opened it: seen at most one window before the fault showed, and not after it
+      // by more than the sampling slack.
+      let windowEnd =
+        fires.filter {
+          $0.profile == presence.profile && $0.seen <= presence.start + slack
+            && $0.seen >= presence.start - windowLength - slack
+        }.map(\.until).max() ?? presence.start
+      // A kill while the fault was there lets it stay until the next agent reconciled; a kill with
+      // no reconcile after it allows nothing (that agent never cleaned up).
+      let restartEnd =
+        kills.filter { $0.at >= presence.start - slack && $0.at <= end }.compactMap(\.ready).max()
+        ?? windowEnd
+      let allowed = max(windowEnd, restartEnd) + slack
+      return end > allowed
+        ? Overrun(presence: presence, allowedUntil: allowed, seconds: end - allowed) : nil
+    }
+  }
+}
