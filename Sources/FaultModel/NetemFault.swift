@@ -155,43 +155,27 @@ public struct NetemFault: Sendable, Hashable, Codable {
       case "delay": delay = try parseGoDuration(text)
       case "jitter": jitter = try parseGoDuration(text)
       case "correlation", "delay-correlation": delayCorrelation = try Percent(parsing: text)
-      case "distribution":
-        guard let value = DelayDistribution(rawValue: text.lowercased()) else {
-          throw FaultError.invalid(
-            key, text,
-            "unknown distribution; allowed: \(DelayDistribution.allCases.map(\.rawValue).joined(separator: ", "))"
-          )
-        }
-        distribution = value
+      case "distribution": distribution = try DelayDistribution(parsing: text)
       case "loss": loss = try Percent(parsing: text)
       case "loss-correlation": lossCorrelation = try Percent(parsing: text)
-      case "loss-state":
-        let p = try percents(text, key: key, count: 1...5)
-        lossState = LossStateModel(
-          p13: p[0], p31: p.count > 1 ? p[1] : nil, p32: p.count > 2 ? p[2] : 0,
-          p23: p.count > 3 ? p[3] : 100,
-          p14: p.count > 4 ? p[4] : 0)
-      case "loss-gemodel":
-        let p = try percents(text, key: key, count: 1...4)
-        lossGemodel = GilbertElliottModel(
-          p: p[0], r: p.count > 1 ? p[1] : nil, oneMinusH: p.count > 2 ? p[2] : 100,
-          oneMinusK: p.count > 3 ? p[3] : 0)
+      case "loss-state": lossState = try LossStateModel(parsing: text)
+      case "loss-gemodel": lossGemodel = try GilbertElliottModel(parsing: text)
       case "duplicate": duplicate = try Percent(parsing: text)
       case "duplicate-correlation": duplicateCorrelation = try Percent(parsing: text)
       case "corrupt": corrupt = try Percent(parsing: text)
       case "corrupt-correlation": corruptCorrelation = try Percent(parsing: text)
       case "reorder": reorder = try Percent(parsing: text)
       case "reorder-correlation": reorderCorrelation = try Percent(parsing: text)
-      case "gap": gap = try integer(text, key: key, range: 1...UInt32.max)
-      case "rate": rate = try parseRate(text, key: key)
-      case "slot": slot = try parseSlot(text, key: key)
+      case "gap": gap = try Self.count(text, field: key)
+      case "rate": rate = try RateLimit(parsing: text)
+      case "slot": slot = try SlotConfig(parsing: text)
       case "ecn":
         switch text.lowercased() {
         case "true", "yes", "on", "1", "": ecn = true
         case "false", "no", "off", "0": ecn = false
         default: throw FaultError.invalid(key, text, "expected true or false")
         }
-      case "limit": limit = try integer(text, key: key, range: 1...UInt32.max)
+      case "limit": limit = try Self.count(text, field: key)
       default:
         throw FaultError.unknownKey(key, suggestion: closestMatch(to: key, in: Self.keys))
       }
@@ -333,41 +317,88 @@ private func integer<T: FixedWidthInteger>(_ text: String, key: String, range: C
   return value
 }
 
-private func parseRate(_ text: String, key: String) throws(FaultError) -> RateLimit {
-  let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-  guard (1...4).contains(items.count) else {
-    throw FaultError.invalid(key, text, "expected RATE[,PACKET-OVERHEAD,CELL-SIZE,CELL-OVERHEAD]")
+extension DelayDistribution {
+  /// Parses a distribution name, case-insensitively (`--distribution`, `distribution:`).
+  public init(parsing text: String) throws(FaultError) {
+    guard let value = DelayDistribution(rawValue: text.lowercased()) else {
+      throw FaultError.invalid(
+        "distribution", text,
+        "unknown distribution; allowed: \(DelayDistribution.allCases.map(\.rawValue).joined(separator: ", "))"
+      )
+    }
+    self = value
   }
-  let rate: Bandwidth
-  do { rate = try Bandwidth(parsing: items[0]) } catch {
-    throw FaultError.invalid(key, text, error.description)
-  }
-  var limit = RateLimit(rate: rate)
-  if items.count > 1 { limit.packetOverhead = try integer(items[1], key: key, range: Int32.min...Int32.max) }
-  if items.count > 2 { limit.cellSize = try integer(items[2], key: key, range: 0...UInt32.max) }
-  if items.count > 3 { limit.cellOverhead = try integer(items[3], key: key, range: Int32.min...Int32.max) }
-  return limit
 }
 
-private func parseSlot(_ text: String, key: String) throws(FaultError) -> SlotConfig {
-  var times: [Duration] = []
-  var packets: Int32?
-  var bytes: Int32?
-  for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-    if item.hasPrefix("packets=") {
-      packets = try integer(String(item.dropFirst(8)), key: key, range: 1...Int32.max)
-    } else if item.hasPrefix("bytes=") {
-      bytes = try integer(String(item.dropFirst(6)), key: key, range: 1...Int32.max)
-    } else {
-      do { times.append(try parseGoDuration(item)) } catch {
-        throw FaultError.invalid(key, text, error.description)
+extension LossStateModel {
+  /// Parses `P13[,P31,P32,P23,P14]` (`--loss-state`, `loss-state:`), with `tc`'s defaults.
+  public init(parsing text: String) throws(FaultError) {
+    let p = try percents(text, key: "loss-state", count: 1...5)
+    self.init(
+      p13: p[0], p31: p.count > 1 ? p[1] : nil, p32: p.count > 2 ? p[2] : 0, p23: p.count > 3 ? p[3] : 100,
+      p14: p.count > 4 ? p[4] : 0)
+  }
+}
+
+extension GilbertElliottModel {
+  /// Parses `P[,R,1-H,1-K]` (`--loss-gemodel`, `loss-gemodel:`), with `tc`'s defaults.
+  public init(parsing text: String) throws(FaultError) {
+    let p = try percents(text, key: "loss-gemodel", count: 1...4)
+    self.init(
+      p: p[0], r: p.count > 1 ? p[1] : nil, oneMinusH: p.count > 2 ? p[2] : 100,
+      oneMinusK: p.count > 3 ? p[3] : 0)
+  }
+}
+
+extension RateLimit {
+  /// Parses `RATE[,PACKET-OVERHEAD,CELL-SIZE,CELL-OVERHEAD]` as `tc` writes it (`1mbit`, `100kbit,14`).
+  public init(parsing text: String) throws(FaultError) {
+    let key = "rate"
+    let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    guard (1...4).contains(items.count) else {
+      throw FaultError.invalid(key, text, "expected RATE[,PACKET-OVERHEAD,CELL-SIZE,CELL-OVERHEAD]")
+    }
+    let rate: Bandwidth
+    do { rate = try Bandwidth(parsing: items[0]) } catch {
+      throw FaultError.invalid(key, text, error.description)
+    }
+    self.init(rate: rate)
+    if items.count > 1 { packetOverhead = try integer(items[1], key: key, range: Int32.min...Int32.max) }
+    if items.count > 2 { cellSize = try integer(items[2], key: key, range: 0...UInt32.max) }
+    if items.count > 3 { cellOverhead = try integer(items[3], key: key, range: Int32.min...Int32.max) }
+  }
+}
+
+extension SlotConfig {
+  /// Parses `MIN[,MAX][,packets=N][,bytes=N]` (`10ms,20ms,packets=4`).
+  public init(parsing text: String) throws(FaultError) {
+    let key = "slot"
+    var times: [Duration] = []
+    var packets: Int32?
+    var bytes: Int32?
+    for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+      if item.hasPrefix("packets=") {
+        packets = try integer(String(item.dropFirst(8)), key: key, range: 1...Int32.max)
+      } else if item.hasPrefix("bytes=") {
+        bytes = try integer(String(item.dropFirst(6)), key: key, range: 1...Int32.max)
+      } else {
+        do { times.append(try parseGoDuration(item)) } catch {
+          throw FaultError.invalid(key, text, error.description)
+        }
       }
     }
+    guard (1...2).contains(times.count) else {
+      throw FaultError.invalid(key, text, "expected MIN[,MAX][,packets=N][,bytes=N], e.g. 10ms,20ms")
+    }
+    self.init(min: times[0], max: times.count > 1 ? times[1] : nil, packets: packets, bytes: bytes)
   }
-  guard (1...2).contains(times.count) else {
-    throw FaultError.invalid(key, text, "expected MIN[,MAX][,packets=N][,bytes=N], e.g. 10ms,20ms")
+}
+
+extension NetemFault {
+  /// Parses a packet count of at least 1 (`gap`, `limit`).
+  public static func count(_ text: String, field: String) throws(FaultError) -> UInt32 {
+    try integer(text, key: field, range: 1...UInt32.max)
   }
-  return SlotConfig(min: times[0], max: times.count > 1 ? times[1] : nil, packets: packets, bytes: bytes)
 }
 
 /// The known word closest to `word` (edit distance ≤ 3), to suggest in "unknown field" errors.

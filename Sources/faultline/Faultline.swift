@@ -36,6 +36,10 @@ extension Faultline {
     } catch let error as CLIError {
       FileHandle.standardError.write(Data("faultline: \(error.message)\n".utf8))
       Glibc.exit(error.code)
+    } catch  where exitCode(for: error) == .validationFailure {
+      // A bad flag or value is bad input like any other: exit 2, not argument-parser's 64.
+      FileHandle.standardError.write(Data("\(fullMessage(for: error))\n".utf8))
+      Glibc.exit(CLIError.badInput)
     } catch {
       exit(withError: error)
     }

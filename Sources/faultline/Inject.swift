@@ -27,52 +27,78 @@ struct Inject: AsyncParsableCommand {
   @OptionGroup var namespace: NamespaceOptions
   @OptionGroup(title: "Traffic selection") var trafficOptions: TrafficOptions
 
-  @Option(help: ArgumentHelp("Added delay.", valueName: "D")) var delay: String?
-  @Option(help: ArgumentHelp("Random variation of the delay (needs --delay).", valueName: "D")) var jitter:
-    String?
-  @Option(help: ArgumentHelp("Correlation of successive jitter values.", valueName: "P")) var correlation:
-    String?
-  @Option(help: ArgumentHelp("Jitter shape: uniform, normal, pareto, paretonormal.", valueName: "NAME"))
-  var distribution: String?
-  @Option(help: ArgumentHelp("Random packet loss.", valueName: "P")) var loss: String?
-  @Option(name: .customLong("loss-correlation"), help: ArgumentHelp("Loss correlation.", valueName: "P"))
-  var lossCorrelation: String?
+  @Option(help: ArgumentHelp("Added delay.", valueName: "D"), transform: ArgumentValues.duration)
+  var delay: Duration?
+  @Option(
+    help: ArgumentHelp("Random variation of the delay (needs --delay).", valueName: "D"),
+    transform: ArgumentValues.duration)
+  var jitter: Duration?
+  @Option(
+    help: ArgumentHelp("Correlation of successive jitter values.", valueName: "P"),
+    transform: ArgumentValues.percent)
+  var correlation: Percent?
+  @Option(help: ArgumentHelp("Jitter shape.", valueName: "NAME")) var distribution: DelayDistribution?
+  @Option(help: ArgumentHelp("Random packet loss.", valueName: "P"), transform: ArgumentValues.percent)
+  var loss: Percent?
+  @Option(
+    name: .customLong("loss-correlation"), help: ArgumentHelp("Loss correlation.", valueName: "P"),
+    transform: ArgumentValues.percent)
+  var lossCorrelation: Percent?
   @Option(
     name: .customLong("loss-state"),
-    help: ArgumentHelp("4-state Markov loss model.", valueName: "P13[,P31,P32,P23,P14]"))
-  var lossState: String?
+    help: ArgumentHelp("4-state Markov loss model.", valueName: "P13[,P31,P32,P23,P14]"),
+    transform: ArgumentValues.lossState)
+  var lossState: LossStateModel?
   @Option(
     name: .customLong("loss-gemodel"),
-    help: ArgumentHelp("Gilbert-Elliott loss model.", valueName: "P[,R,1-H,1-K]"))
-  var lossGemodel: String?
-  @Option(help: ArgumentHelp("Packet duplication.", valueName: "P")) var duplicate: String?
+    help: ArgumentHelp("Gilbert-Elliott loss model.", valueName: "P[,R,1-H,1-K]"),
+    transform: ArgumentValues.lossGemodel)
+  var lossGemodel: GilbertElliottModel?
+  @Option(help: ArgumentHelp("Packet duplication.", valueName: "P"), transform: ArgumentValues.percent)
+  var duplicate: Percent?
   @Option(
-    name: .customLong("duplicate-correlation"), help: ArgumentHelp("Duplication correlation.", valueName: "P")
-  )
-  var duplicateCorrelation: String?
-  @Option(help: ArgumentHelp("Single-bit corruption.", valueName: "P")) var corrupt: String?
+    name: .customLong("duplicate-correlation"),
+    help: ArgumentHelp("Duplication correlation.", valueName: "P"),
+    transform: ArgumentValues.percent)
+  var duplicateCorrelation: Percent?
+  @Option(help: ArgumentHelp("Single-bit corruption.", valueName: "P"), transform: ArgumentValues.percent)
+  var corrupt: Percent?
   @Option(
-    name: .customLong("corrupt-correlation"), help: ArgumentHelp("Corruption correlation.", valueName: "P"))
-  var corruptCorrelation: String?
+    name: .customLong("corrupt-correlation"), help: ArgumentHelp("Corruption correlation.", valueName: "P"),
+    transform: ArgumentValues.percent)
+  var corruptCorrelation: Percent?
   @Option(
-    help: ArgumentHelp("Send packets immediately, ahead of delayed ones (needs --delay).", valueName: "P"))
-  var reorder: String?
+    help: ArgumentHelp("Send packets immediately, ahead of delayed ones (needs --delay).", valueName: "P"),
+    transform: ArgumentValues.percent)
+  var reorder: Percent?
   @Option(
-    name: .customLong("reorder-correlation"), help: ArgumentHelp("Reordering correlation.", valueName: "P"))
-  var reorderCorrelation: String?
-  @Option(help: ArgumentHelp("Reorder every Nth packet (with --reorder).", valueName: "N")) var gap: String?
+    name: .customLong("reorder-correlation"), help: ArgumentHelp("Reordering correlation.", valueName: "P"),
+    transform: ArgumentValues.percent)
+  var reorderCorrelation: Percent?
+  @Option(
+    help: ArgumentHelp("Reorder every Nth packet (with --reorder).", valueName: "N"),
+    transform: ArgumentValues.count)
+  var gap: UInt32?
   @Option(
     help: ArgumentHelp(
       "Bandwidth limit with optional framing overheads.",
-      valueName: "RATE[,PACKET-OVERHEAD,CELL-SIZE,CELL-OVERHEAD]"))
-  var rate: String?
-  @Option(help: ArgumentHelp("Release packets in slots.", valueName: "MIN[,MAX][,packets=N][,bytes=N]"))
-  var slot: String?
+      valueName: "RATE[,PACKET-OVERHEAD,CELL-SIZE,CELL-OVERHEAD]"),
+    transform: ArgumentValues.rate)
+  var rate: RateLimit?
+  @Option(
+    help: ArgumentHelp("Release packets in slots.", valueName: "MIN[,MAX][,packets=N][,bytes=N]"),
+    transform: ArgumentValues.slot)
+  var slot: SlotConfig?
   @Flag(help: "Mark ECN-capable packets instead of dropping them (needs a loss setting).") var ecn = false
-  @Option(help: ArgumentHelp("Queue limit in packets (default 1000).", valueName: "N")) var limit: String?
+  @Option(
+    help: ArgumentHelp("Queue limit in packets (default 1000).", valueName: "N"),
+    transform: ArgumentValues.count)
+  var limit: UInt32?
 
-  @Option(help: ArgumentHelp("Revert after this long (default: wait for Ctrl-C).", valueName: "D"))
-  var duration: String?
+  @Option(
+    help: ArgumentHelp("Revert after this long (default: wait for Ctrl-C).", valueName: "D"),
+    transform: ArgumentValues.positiveDuration)
+  var duration: Duration?
   @Option(help: "Experiment name (default: cli-<interface>).") var name: String?
   @Flag(help: "Replace a root qdisc faultline did not create; it is restored on revert.") var force = false
   @Flag(name: .customLong("dry-run"), help: "Print what would be sent and change nothing.") var dryRun = false
@@ -81,26 +107,31 @@ struct Inject: AsyncParsableCommand {
     .defaultDirectory
   @OptionGroup var annotationOptions: AnnotationOptions
 
-  /// The fault the flags describe, validated.
+  /// The fault the flags describe, checked as a whole (each value was checked as it was parsed).
   func fault() throws -> NetemFault {
     var fault = NetemFault()
-    let flags: [(String, String?)] = [
-      ("delay", delay), ("jitter", jitter), ("correlation", correlation), ("distribution", distribution),
-      ("loss", loss), ("loss-correlation", lossCorrelation), ("loss-state", lossState),
-      ("loss-gemodel", lossGemodel), ("duplicate", duplicate),
-      ("duplicate-correlation", duplicateCorrelation),
-      ("corrupt", corrupt), ("corrupt-correlation", corruptCorrelation), ("reorder", reorder),
-      ("reorder-correlation", reorderCorrelation), ("gap", gap), ("rate", rate), ("slot", slot),
-      ("limit", limit),
-    ]
-    do {
-      for case (let key, let value?) in flags { try fault.set(key, to: value) }
-      if ecn { try fault.set("ecn", to: "true") }
-      return try fault.validated()
-    } catch {
+    fault.delay = delay ?? .zero
+    fault.jitter = jitter ?? .zero
+    fault.delayCorrelation = correlation ?? .zero
+    fault.distribution = distribution
+    fault.loss = loss ?? .zero
+    fault.lossCorrelation = lossCorrelation ?? .zero
+    fault.lossState = lossState
+    fault.lossGemodel = lossGemodel
+    fault.duplicate = duplicate ?? .zero
+    fault.duplicateCorrelation = duplicateCorrelation ?? .zero
+    fault.corrupt = corrupt ?? .zero
+    fault.corruptCorrelation = corruptCorrelation ?? .zero
+    fault.reorder = reorder ?? .zero
+    fault.reorderCorrelation = reorderCorrelation ?? .zero
+    fault.gap = gap ?? 0
+    fault.rate = rate
+    fault.slot = slot
+    fault.ecn = ecn
+    if let limit { fault.limit = limit }
+    do { return try fault.validated() } catch {
       throw CLIError(
-        message: "--\(error.field ?? "fault"): \(error.message)".replacingOccurrences(
-          of: "--fault: ", with: ""), code: 2)
+        message: error.field.map { "--\($0): \(error.message)" } ?? error.message, code: CLIError.badInput)
     }
   }
 
@@ -108,13 +139,7 @@ struct Inject: AsyncParsableCommand {
     try annotationOptions.checkCompatKey()
     let fault = try fault()
     let traffic = try trafficOptions.selector()
-    var holdFor: Duration?
-    if let duration {
-      do { holdFor = try parseGoDuration(duration) } catch {
-        throw CLIError(message: "--duration: invalid \"\(duration)\": \(error.description)", code: 2)
-      }
-      if holdFor == .zero { throw CLIError(message: "--duration must be greater than 0", code: 2) }
-    }
+    let holdFor = duration
     let target = FaultTarget(interface: interface, namespace: namespace.namespace)
     var experiment = Experiment(
       name: name ?? "cli-\(interface)", target: target, fault: fault, traffic: traffic, duration: holdFor,

@@ -35,7 +35,7 @@ struct Plan: AsyncParsableCommand {
 
   mutating func run() async throws {
     guard FileManager.default.fileExists(atPath: profiles) else {
-      throw CLIError(message: "--profiles: \(profiles): no such file or directory", code: 2)
+      throw CLIError(message: "--profiles: \(profiles): no such file or directory", code: CLIError.badInput)
     }
     let loaded = ProfileFiles.load(paths: [profiles])
     guard loaded.issues.isEmpty else {

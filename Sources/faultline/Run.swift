@@ -35,8 +35,10 @@ struct Run: AsyncParsableCommand {
   @Option(
     name: .customLong("max-duration"),
     help: ArgumentHelp(
-      "Longest a scheduled window may last (and the length of one with no duration).", valueName: "D"))
-  var maxDuration: String = "1h"
+      "Longest a scheduled window may last (and the length of one with no duration); default 1h.",
+      valueName: "D"),
+    transform: ArgumentValues.positiveDuration)
+  var maxDuration: Duration = .seconds(3600)
   @Option(
     name: .customLong("http-address"),
     help: ArgumentHelp(
@@ -61,25 +63,24 @@ struct Run: AsyncParsableCommand {
     name: .customLong("resync-interval"),
     help: ArgumentHelp(
       "How often every open fault is read back from the kernel: a fault someone removed is put back, one "
-        + "changed is reported as drift.", valueName: "D"))
-  var resyncInterval: String = "30s"
+        + "changed is reported as drift; default 30s.", valueName: "D"),
+    transform: ArgumentValues.positiveDuration)
+  var resyncInterval: Duration = .seconds(30)
 
   @OptionGroup var nodeIPOptions: NodeIPOptions
 
   mutating func run() async throws {
     try annotationOptions.checkCompatKey()
-    let cap = try positiveDuration(maxDuration, flag: "--max-duration")
     let protected = try nodeIPOptions.protectedPrefixes()
-    let resync = try positiveDuration(resyncInterval, flag: "--resync-interval")
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: profiles, isDirectory: &isDirectory), isDirectory.boolValue
     else {
-      throw CLIError(message: "--profiles: \(profiles) is not a directory", code: 2)
+      throw CLIError(message: "--profiles: \(profiles) is not a directory", code: CLIError.badInput)
     }
     var endpointAddress: ListenAddress?
     if let httpAddress {
       do { endpointAddress = try ListenAddress(parsing: httpAddress) } catch {
-        throw CLIError(message: "--http-address: \(error)", code: 2)
+        throw CLIError(message: "--http-address: \(error)", code: CLIError.badInput)
       }
     }
     // One agent per state directory: a second one would revert the first one's faults.
@@ -91,19 +92,20 @@ struct Run: AsyncParsableCommand {
     var api: KubeAPIConfiguration?
     if kube.nodeName != nil {
       do { api = try kube.apiConfiguration() } catch {
-        guard podProfiles.isEmpty else { throw CLIError(message: error.description, code: 2) }
+        guard podProfiles.isEmpty else { throw CLIError(message: error.description, code: CLIError.badInput) }
         logger.warning(
           "no Kubernetes API: profiles that target pods will fail", metadata: ["error": "\(error)"])
       }
     } else if !podProfiles.isEmpty {
       throw CLIError(
         message: "profile\(plural(podProfiles.count)) \(podProfiles.sorted().joined(separator: ", ")) "
-          + "target\(podProfiles.count == 1 ? "s" : "") pods: set --node-name or NODE_NAME", code: 2)
+          + "target\(podProfiles.count == 1 ? "s" : "") pods: set --node-name or NODE_NAME",
+        code: CLIError.badInput)
     }
     let telemetry = try makeTelemetry(logger: logger)
     let metrics = AgentMetrics()
     let configuration = AgentConfiguration(
-      maxDuration: cap, resyncInterval: resync, protectedPrefixes: protected)
+      maxDuration: maxDuration, resyncInterval: resyncInterval, protectedPrefixes: protected)
     guard let api, let node = kube.nodeName else {
       let agent = buildAgent(
         configuration, pods: nil, addresses: nil, telemetry: telemetry, metrics: metrics, logger: logger)
@@ -177,14 +179,5 @@ struct Run: AsyncParsableCommand {
     } catch {
       throw CLIError(error)
     }
-  }
-
-  private func positiveDuration(_ text: String, flag: String) throws -> Duration {
-    let value: Duration
-    do { value = try parseGoDuration(text) } catch {
-      throw CLIError(message: "\(flag): invalid \"\(text)\": \(error.description)", code: 2)
-    }
-    if value <= .zero { throw CLIError(message: "\(flag) must be greater than 0", code: 2) }
-    return value
   }
 }

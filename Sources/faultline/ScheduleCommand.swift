@@ -22,37 +22,28 @@ struct ScheduleCommand: ParsableCommand {
 
   @Option(help: "How many fire times to print (1-10000).") var count: Int = 10
 
-  @Option(help: ArgumentHelp("Start after this RFC 3339 time (default: now).", valueName: "TIME"))
-  var from: String?
+  @Option(
+    help: ArgumentHelp("Start after this RFC 3339 time (default: now).", valueName: "TIME"),
+    transform: ArgumentValues.rfc3339)
+  var from: Date?
 
   @Option(
     help: ArgumentHelp(
-      "Evaluate cron fields in this time zone (default: the profile's, else UTC).", valueName: "TZ"))
-  var timezone: String?
+      "Evaluate cron fields in this time zone (default: the profile's, else UTC).", valueName: "TZ"),
+    transform: ArgumentValues.timeZone)
+  var timezone: TimeZone?
 
   @Option(help: "The profile to use when PROFILE holds several.") var name: String?
 
-  mutating func run() throws {
+  func validate() throws {
     guard (1...10_000).contains(count) else {
-      throw CLIError(message: "--count must be from 1 to 10000, not \(count)", code: 2)
+      throw ValidationError("--count must be from 1 to 10000, not \(count)")
     }
-    var start = Date()
-    start = Date(timeIntervalSince1970: start.timeIntervalSince1970.rounded(.down))
-    if let from {
-      guard let parsed = parseRFC3339(from) else {
-        throw CLIError(
-          message: "--from: \"\(from)\" is not an RFC 3339 time such as 2026-11-22T05:10:00Z", code: 2)
-      }
-      start = parsed
-    }
-    var zone = TimeZone(identifier: "UTC")!
-    if let timezone {
-      guard let parsed = TimeZone(identifier: timezone) else {
-        throw CLIError(
-          message: "--timezone: unknown time zone \"\(timezone)\"; use e.g. UTC or Europe/Berlin", code: 2)
-      }
-      zone = parsed
-    }
+  }
+
+  mutating func run() throws {
+    let start = from ?? Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+    var zone = timezone ?? TimeZone(identifier: "UTC")!
 
     let schedule: Schedule
     if FileManager.default.fileExists(atPath: expression) {
@@ -66,7 +57,7 @@ struct ScheduleCommand: ParsableCommand {
       if timezone == nil { zone = profile.timeZone }
     } else {
       guard name == nil else {
-        throw CLIError(message: "--name needs a profile file, not an expression", code: 2)
+        throw CLIError(message: "--name needs a profile file, not an expression", code: CLIError.badInput)
       }
       do {
         schedule = try Schedule(parsing: expression)
@@ -77,7 +68,7 @@ struct ScheduleCommand: ParsableCommand {
         let message =
           looksLikePath
           ? "\(expression): no such file or directory" : "invalid schedule: \(error.description)"
-        throw CLIError(message: message, code: 2)
+        throw CLIError(message: message, code: CLIError.badInput)
       }
     }
 
@@ -99,7 +90,8 @@ struct ScheduleCommand: ParsableCommand {
     let names = result.profiles.map(\.name).joined(separator: ", ")
     if let name {
       guard let match = result.profiles.first(where: { $0.name == name }) else {
-        throw CLIError(message: "no profile \"\(name)\" in \(path); profiles there: \(names)", code: 2)
+        throw CLIError(
+          message: "no profile \"\(name)\" in \(path); profiles there: \(names)", code: CLIError.badInput)
       }
       return match
     }
@@ -108,7 +100,7 @@ struct ScheduleCommand: ParsableCommand {
         result.profiles.isEmpty
         ? "no profiles in \(path)"
         : "\(path) holds \(result.profiles.count) profiles (\(names)); pick one with --name"
-      throw CLIError(message: message, code: 2)
+      throw CLIError(message: message, code: CLIError.badInput)
     }
     return result.profiles[0]
   }

@@ -22,7 +22,7 @@ struct CLIError: Error, CustomStringConvertible {
     switch error {
     case let error as CLIError: self = error
     case let error as KernelError: self.init(message: error.description, code: error.exitCode)
-    case let error as FaultError: self.init(message: error.description, code: 2)
+    case let error as FaultError: self.init(message: error.description, code: CLIError.badInput)
     // The fault belongs to another faultline that is running: the same code as its lock.
     case let error as InjectorError: self.init(message: error.description, code: 8)
     case let error as StateDirectoryLockError: self.init(message: error.description, code: error.exitCode)
@@ -31,6 +31,9 @@ struct CLIError: Error, CustomStringConvertible {
   }
 
   var description: String { message }
+
+  /// The exit code of bad input: a malformed flag, value, profile or file argument.
+  static let badInput: Int32 = 2
 }
 
 extension CLIError: CustomNSError {}
@@ -89,6 +92,6 @@ func makeTelemetry(logger: Logger) throws -> Telemetry {
     }
     return telemetry
   } catch {
-    throw CLIError(message: "\(error)", code: 2)
+    throw CLIError(message: "\(error)", code: CLIError.badInput)
   }
 }

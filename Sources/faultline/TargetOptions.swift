@@ -58,7 +58,7 @@ struct AnnotationOptions: ParsableArguments {
       throw CLIError(
         message: "--annotation-compat-key \"\(key)\" is not a Kubernetes annotation key; use an optional "
           + "DNS prefix and a name of letters, digits, '-', '_' and '.', e.g. chaos-mesh.org/experiment",
-        code: 2)
+        code: CLIError.badInput)
     }
   }
 
@@ -138,7 +138,7 @@ struct TrafficOptions: ParsableArguments {
     do {
       return try TrafficSelector(flags: flags)
     } catch {
-      throw CLIError(message: error.description, code: 2)
+      throw CLIError(message: error.description, code: CLIError.badInput)
     }
   }
 }
@@ -150,17 +150,16 @@ struct NodeIPOptions: ParsableArguments {
     name: .customLong("node-ip"),
     help: ArgumentHelp(
       "The node's own IP(s), never faulted (kubelet probes come from there); repeatable. "
-        + "Default: $HOST_IP (the Downward API's status.hostIP).", valueName: "IP"))
-  var nodeIPs: [String] = []
+        + "Default: $HOST_IP (the Downward API's status.hostIP).", valueName: "IP"),
+    transform: ArgumentValues.prefix)
+  var nodeIPs: [IPPrefix] = []
 
   /// `--node-ip`, else `HOST_IP`, as prefixes.
   func protectedPrefixes() throws -> [IPPrefix] {
-    let texts =
-      nodeIPs.isEmpty ? (ProcessInfo.processInfo.environment["HOST_IP"].map { [$0] } ?? []) : nodeIPs
-    return try texts.filter { !$0.isEmpty }.map { text in
-      do { return try IPPrefix(parsing: text) } catch {
-        throw CLIError(message: "--node-ip: \(error)", code: 2)
-      }
+    guard nodeIPs.isEmpty else { return nodeIPs }
+    guard let host = ProcessInfo.processInfo.environment["HOST_IP"], !host.isEmpty else { return [] }
+    do { return [try IPPrefix(parsing: host)] } catch {
+      throw CLIError(message: "HOST_IP: \(error)", code: CLIError.badInput)
     }
   }
 }

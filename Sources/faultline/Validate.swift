@@ -24,10 +24,11 @@ struct Validate: ParsableCommand {
   mutating func run() throws {
     guard !paths.isEmpty else {
       throw CLIError(
-        message: "give at least one profile file or directory, e.g. faultline validate profiles/", code: 2)
+        message: "give at least one profile file or directory, e.g. faultline validate profiles/",
+        code: CLIError.badInput)
     }
     for path in paths where !FileManager.default.fileExists(atPath: path) {
-      throw CLIError(message: "\(path): no such file or directory", code: 2)
+      throw CLIError(message: "\(path): no such file or directory", code: CLIError.badInput)
     }
     let result = ProfileFiles.load(paths: paths)
     switch output {

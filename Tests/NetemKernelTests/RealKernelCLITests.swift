@@ -42,7 +42,7 @@ extension RealKernel {
       (["--jitter", "10ms"], Int32(2), "jitter needs a delay"),
       (["--delay", "10"], Int32(2), "has no unit"),
       (["--loss", "150%"], Int32(2), "outside 0–100%"),
-      (["--delay", "10ms", "--distribution", "gauss"], Int32(2), "unknown distribution"),
+      (["--delay", "10ms", "--distribution", "gauss"], Int32(2), "'gauss' is invalid for '--distribution"),
       ([], Int32(2), "no fault given"),
     ])
     func badInputExitsNonZeroWithAMessageAndChangesNothing(arguments: [String], code: Int32, message: String)
