@@ -11,6 +11,7 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -32,11 +33,18 @@ let package = Package(
       name: "FaultModel",
       dependencies: [.product(name: "Yams", package: "Yams")]
     ),
+    // The POSIX edge: swift-system's Errno and FileDescriptor, and the one EINTR policy for the
+    // system calls swift-system does not wrap.
+    .target(
+      name: "SystemCalls",
+      dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+    ),
     // The only importer of CLinux.
     .target(
       name: "NetemKernel",
       dependencies: [
-        "FaultModel", "CLinux",
+        "FaultModel", "CLinux", "SystemCalls",
+        .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
@@ -44,7 +52,8 @@ let package = Package(
     .target(
       name: "FaultAgent",
       dependencies: [
-        "FaultModel", "NetemKernel", "ChaosAnnotations",
+        "FaultModel", "NetemKernel", "ChaosAnnotations", "SystemCalls",
+        .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -79,7 +88,8 @@ let package = Package(
     .target(
       name: "KubeTargets",
       dependencies: [
-        "FaultModel",
+        "FaultModel", "SystemCalls",
+        .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
@@ -87,8 +97,12 @@ let package = Package(
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
       ]
     ),
-    // Dependency-free reader (and the format) of the annotation file, for applications.
-    .target(name: "ChaosAnnotations"),
+    // The reader (and the format) of the annotation file, for applications: depends on swift-system
+    // only, and builds on macOS too.
+    .target(
+      name: "ChaosAnnotations",
+      dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+    ),
     // Marks the current span of a request with the active experiment and links it (for apps).
     .target(
       name: "ChaosAnnotationsTracing",
@@ -122,20 +136,28 @@ let package = Package(
     // The agent's test doubles: an in-memory kernel, a manual clock, scripted profiles and pods.
     .target(
       name: "AgentTestSupport",
-      dependencies: ["FaultAgent", "FaultModel", "NetemKernel"]
+      dependencies: [
+        "FaultAgent", "FaultModel", "NetemKernel", .product(name: "SystemPackage", package: "swift-system"),
+      ]
     ),
     .testTarget(name: "FaultModelTests", dependencies: ["FaultModel"]),
     .testTarget(
       name: "FaultAgentTests",
       dependencies: [
         "FaultAgent", "FaultModel", "NetemKernel", "AgentTestSupport",
+        .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
         .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
       ]),
-    .testTarget(name: "NetemKernelTests", dependencies: ["NetemKernel", "FaultModel", "AgentTestSupport"]),
+    .testTarget(
+      name: "NetemKernelTests",
+      dependencies: [
+        "NetemKernel", "FaultModel", "AgentTestSupport",
+        .product(name: "SystemPackage", package: "swift-system"),
+      ]),
     .testTarget(
       name: "ChaosAnnotationsTests",
       dependencies: [

@@ -3,6 +3,7 @@ import FaultModel
 import Foundation
 import NetemKernel
 import Synchronization
+import SystemPackage
 
 /// A kernel held in memory, for testing the agent on the host without root: namespaces (by inode)
 /// reached through paths, interfaces with one root qdisc each, and every call recorded.
@@ -348,7 +349,7 @@ public final class InMemoryKernel: KernelClient {
   {
     let path = namespace.path() ?? currentPath
     guard let inode = state.paths[path], state.namespaces[inode] != nil else {
-      throw KernelError.namespaceNotFound(path, errno: ENOENT)
+      throw KernelError.namespaceNotFound(path, errno: .noSuchFileOrDirectory)
     }
     if let expectedInode, expectedInode != inode {
       throw KernelError.namespaceChanged(path: path, expected: expectedInode, found: inode)

@@ -1,5 +1,13 @@
-import Glibc
 import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// The experiment(s) active according to an annotation file.
 public struct ActiveExperiments: Sendable, Hashable {
@@ -61,7 +69,7 @@ public final class ExperimentReader: Sendable {
   }
 
   private struct Cache {
-    var key: (ino_t, Int, Int64, off_t)?
+    var key: (UInt64, Int64, Int64, Int64)?
     var value: Snapshot?
     var parses = 0
     /// When the file was last looked at (coarse monotonic ns); nil before the first look.
@@ -111,7 +119,12 @@ public final class ExperimentReader: Sendable {
       cache.withLock { $0 = Cache(key: nil, value: nil, parses: $0.parses, checkedAt: now) }
       return nil
     }
-    let key = (info.st_ino, info.st_mtim.tv_sec, Int64(info.st_mtim.tv_nsec), info.st_size)
+    #if canImport(Darwin)
+      let modified = info.st_mtimespec
+    #else
+      let modified = info.st_mtim
+    #endif
+    let key = (UInt64(info.st_ino), Int64(modified.tv_sec), Int64(modified.tv_nsec), Int64(info.st_size))
     cache.withLock { c in
       if let k = c.key, k == key {
         c.checkedAt = now
@@ -134,7 +147,13 @@ public final class ExperimentReader: Sendable {
   /// once per kernel tick.
   private static func coarseNanoseconds() -> UInt64 {
     var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
+    // The coarse clock costs no syscall (vDSO) and a tick is all the staleness bound needs; Darwin
+    // has no coarse clock, and its monotonic one is cheap too.
+    #if canImport(Darwin)
+      clock_gettime(CLOCK_MONOTONIC, &time)
+    #else
+      clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
+    #endif
     return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
   }
 
@@ -148,15 +167,14 @@ public final class ExperimentReader: Sendable {
   }
 
   private static func readNow(_ cPath: [CChar]) -> ActiveExperiments? {
-    let fd = open(cPath, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
+    let path = cPath.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
+    guard let file = try? FileDescriptor.open(path, .readOnly, options: .closeOnExec) else { return nil }
+    defer { try? file.close() }
     var bytes: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
-      let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-      if n < 0 && errno == EINTR { continue }
-      if n <= 0 { break }
+      // swift-system retries a read a signal interrupted.
+      guard let n = try? buffer.withUnsafeMutableBytes({ try file.read(into: $0) }), n > 0 else { break }
       bytes.append(contentsOf: buffer[0..<n])
     }
     return ActiveExperiments(annotations: AnnotationFormat.parse(String(decoding: bytes, as: UTF8.self)))

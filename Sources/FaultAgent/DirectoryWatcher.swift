@@ -1,4 +1,6 @@
 import Foundation
+import SystemCalls
+import SystemPackage
 import Glibc
 import Synchronization
 
@@ -52,13 +54,15 @@ public final class DirectoryWatcher: Sendable {
   ///   - path: the directory.
   ///   - rearmInterval: how often to retry while the directory is gone, and to check that the path
   ///     still names the watched directory (default 1 s).
-  /// - Throws: `POSIXError` when inotify is unavailable (e.g. the watch limit is reached) or `path`
-  ///   cannot be watched now; only later disappearances are retried.
-  public init(path: String, rearmInterval: Duration = .seconds(1)) throws {
+  /// - Throws: ``SafeFileError`` when inotify is unavailable (e.g. the watch limit is reached) or
+  ///   `path` cannot be watched now; only later disappearances are retried.
+  public init(path: String, rearmInterval: Duration = .seconds(1)) throws(SafeFileError) {
     self.path = path
     self.rearmInterval = rearmInterval
-    let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-    guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    let fd: Int32
+    do { fd = try Errno.retrying { inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) } } catch {
+      throw SafeFileError(operation: "inotify_init1", path: path, errno: error)
+    }
     let first: Watch
     switch Self.addWatch(fd, path) {
     case .success(let added): first = added
@@ -68,9 +72,9 @@ public final class DirectoryWatcher: Sendable {
     }
     var fds: [Int32] = [0, 0]
     guard pipe(&fds) == 0 else {
-      let code = errno
+      let code = Errno.current
       close(fd)
-      throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
+      throw SafeFileError(operation: "pipe", path: path, errno: code)
     }
     for end in fds {
       _ = fcntl(end, F_SETFD, FD_CLOEXEC)
@@ -107,11 +111,7 @@ public final class DirectoryWatcher: Sendable {
       ]
       watching: while true {
         // The timeout is the re-arm interval: a quiet interval checks the watch.
-        let ready = poll(&fds, 2, rearmMs)
-        if ready < 0 {
-          if errno == EINTR { continue }
-          break
-        }
+        guard (try? Errno.retrying { poll(&fds, 2, rearmMs) }) != nil else { break }
         if fds[1].revents != 0 { break }
         var changed = false
         if fds[0].revents != 0 {
@@ -121,8 +121,7 @@ public final class DirectoryWatcher: Sendable {
             let burst = readRecords(into: &buffer)
             changed = changed || burst.changed
             lost = lost || burst.lost
-            let more = poll(&fds, 2, settleMs)
-            if more < 0 && errno == EINTR { continue }
+            let more = (try? Errno.retrying { poll(&fds, 2, settleMs) }) ?? -1
             if more > 0 && fds[1].revents != 0 { break watching }
             if more <= 0 || fds[0].revents == 0 { break }
           }
@@ -154,9 +153,11 @@ public final class DirectoryWatcher: Sendable {
     var changed = false
     var lost = false
     while true {
-      let count = buffer.withUnsafeMutableBytes { read(inotify, $0.baseAddress, $0.count) }
-      if count < 0 && errno == EINTR { continue }
-      guard count > 0 else { break }
+      // Until EAGAIN: the descriptor is non-blocking.
+      let read = buffer.withUnsafeMutableBytes { raw in
+        try? FileDescriptor(rawValue: inotify).read(into: raw)
+      }
+      guard let count = read, count > 0 else { break }
       let records = buffer.withUnsafeBytes {
         InotifyRecord.parse(UnsafeRawBufferPointer(rebasing: $0[..<count]))
       }
@@ -198,13 +199,16 @@ public final class DirectoryWatcher: Sendable {
 
   /// Adds a watch on `path`. The identity is read before the watch is added: if the path is swapped
   /// in between, the next check sees a mismatch and re-arms once more, instead of never.
-  private static func addWatch(_ inotify: Int32, _ path: String) -> Result<Watch, POSIXError> {
+  private static func addWatch(_ inotify: Int32, _ path: String) -> Result<Watch, SafeFileError> {
     guard let directory = identity(of: path) else {
-      return .failure(POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO))
+      return .failure(SafeFileError(operation: "stat", path: path, errno: .current))
     }
-    let descriptor = inotify_add_watch(inotify, path, mask)
-    guard descriptor >= 0 else { return .failure(POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)) }
-    return .success(Watch(descriptor: descriptor, directory: directory))
+    do {
+      let descriptor = try Errno.retrying { inotify_add_watch(inotify, path, mask) }
+      return .success(Watch(descriptor: descriptor, directory: directory))
+    } catch {
+      return .failure(SafeFileError(operation: "inotify_add_watch", path: path, errno: error))
+    }
   }
 
   /// The device and inode `path` resolves to (following symlinks), or nil when it does not exist.

@@ -1,5 +1,6 @@
 import FaultModel
 import Foundation
+import SystemPackage
 import Logging
 import NetemKernel
 
@@ -154,7 +155,7 @@ public struct Injector: Sendable {
       return true
     }
     guard done != nil else {
-      throw KernelError.namespaceNotFound("net:[\(entry.namespace.inode)]", errno: ENOENT)
+      throw KernelError.namespaceNotFound("net:[\(entry.namespace.inode)]", errno: .noSuchFileOrDirectory)
     }
     entry.shaping = shaping
     try journal.record(entry)

@@ -1,5 +1,7 @@
 import FaultModel
 import Foundation
+import SystemCalls
+import SystemPackage
 import Logging
 import NetemKernel
 
@@ -160,9 +162,9 @@ public struct Journal: Sendable {
   public func remove(id: String) throws {
     guard Self.isValidID(id) else { throw JournalError(id: id) }
     let url = activeDirectory.appendingPathComponent("\(id).json")
-    if unlink(url.path) != 0 && errno != ENOENT {
-      throw SafeFileError(operation: "unlink", path: url.path, errno: errno)
-    }
+    do { _ = try Errno.retrying { unlink(url.path) } } catch  where error != .noSuchFileOrDirectory {
+      throw SafeFileError(operation: "unlink", path: url.path, errno: error)
+    } catch {}
     syncDirectory(activeDirectory)
   }
 
@@ -214,15 +216,18 @@ public struct Journal: Sendable {
 
   /// The bytes of an entry file, opened without following a symlink, at most ``maximumEntrySize``.
   private static func readEntryFile(_ path: String) -> Result<Data, ReadFailure> {
-    let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-    guard fd >= 0 else {
-      if errno == ELOOP { return .failure(.notAnEntry("it is a symlink")) }
-      return .failure(.unreadable(SafeFileError(operation: "open", path: path, errno: errno)))
+    let file: FileDescriptor
+    do {
+      file = try FileDescriptor.open(path, .readOnly, options: [.noFollow, .nonBlocking, .closeOnExec])
+    } catch {
+      let code = error as? Errno ?? .ioError
+      if code == .tooManySymbolicLinkLevels { return .failure(.notAnEntry("it is a symlink")) }
+      return .failure(.unreadable(SafeFileError(operation: "open", path: path, errno: code)))
     }
-    defer { close(fd) }
+    defer { try? file.close() }
     var info = stat()
-    guard fstat(fd, &info) == 0 else {
-      return .failure(.unreadable(SafeFileError(operation: "fstat", path: path, errno: errno)))
+    guard fstat(file.rawValue, &info) == 0 else {
+      return .failure(.unreadable(SafeFileError(operation: "fstat", path: path, errno: .current)))
     }
     guard info.st_mode & S_IFMT == S_IFREG else { return .failure(.notAnEntry("it is not a regular file")) }
     guard info.st_size <= maximumEntrySize else {
@@ -231,10 +236,14 @@ public struct Journal: Sendable {
     var data = Data(count: Int(info.st_size) + 1)
     var total = 0
     while total < data.count {
-      let n = data.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
-      if n < 0 {
-        if errno == EINTR { continue }
-        return .failure(.unreadable(SafeFileError(operation: "read", path: path, errno: errno)))
+      let n: Int
+      do {
+        n = try data.withUnsafeMutableBytes {
+          try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[total...]))
+        }
+      } catch {
+        return .failure(
+          .unreadable(SafeFileError(operation: "read", path: path, errno: error as? Errno ?? .ioError)))
       }
       if n == 0 { break }
       total += n
@@ -262,10 +271,10 @@ public struct Journal: Sendable {
         target.sync()
         active.sync()
         movedTo = quarantineDirectory.appendingPathComponent(newName).path
-      } else if errno == ENOENT {
+      } else if Errno.current == .noSuchFileOrDirectory {
         return  // another reader moved it first
       } else {
-        failure = SafeFileError(operation: "rename", path: source, errno: errno).description
+        failure = SafeFileError(operation: "rename", path: source, errno: .current).description
       }
     } catch {
       failure = error.description

@@ -1,29 +1,37 @@
 import Foundation
+import SystemCalls
+import SystemPackage
 
 // File writes the root agent makes in directories that others may write to (a pod's own annotation
 // directory, mounted read-write into the pod). Everything goes through a directory file descriptor
 // opened without following a symlink, and every name created in it is random and created
 // exclusively, so a symlink planted at any predictable name is never followed: the agent never
-// truncates, chmods or replaces a file outside the directory it was given. Plain Glibc calls as in
-// the rest of this target (it does not link swift-system).
+// truncates, chmods or replaces a file outside the directory it was given.
 
-/// A file operation that failed, naming the call and the path.
+/// A file-system operation of the agent that failed (the journal, annotation files, the profile
+/// directory watch), naming the call and the path: this target's one error for the POSIX edge.
 public struct SafeFileError: Error, Hashable, Sendable, CustomStringConvertible {
   /// The failed call (`open`, `mkdir`, `renameat`, …).
   public let operation: String
   /// The path it was about.
   public let path: String
-  /// The errno.
-  public let errno: Int32
+  /// What the system said.
+  public let errno: Errno
+
+  /// A failure of `operation` on `path`.
+  public init(operation: String, path: String, errno: Errno) {
+    self.operation = operation
+    self.path = path
+    self.errno = errno
+  }
 
   /// What users see: the call, the path, the system's message, and a hint for a symlink.
   public var description: String {
-    let reason = String(cString: strerror(errno))
     let hint =
-      errno == ELOOP || errno == ENOTDIR
+      errno == .tooManySymbolicLinkLevels || errno == .notDirectory
       ? "; faultline does not follow symlinks there: remove the link and let faultline create the directory"
       : ""
-    return "\(operation) \(path): \(reason)\(hint)"
+    return "\(operation) \(path): \(errno)\(hint)"
   }
 }
 
@@ -38,13 +46,15 @@ final class DirectoryHandle {
   init(path: String, createMode: mode_t? = nil, followingSymlink: Bool = false) throws(SafeFileError) {
     self.path = path
     if let createMode {
-      if mkdir(path, createMode) != 0 && errno != EEXIST {
-        throw SafeFileError(operation: "mkdir", path: path, errno: errno)
-      }
+      do { _ = try Errno.retrying { mkdir(path, createMode) } } catch  where error != .fileExists {
+        throw SafeFileError(operation: "mkdir", path: path, errno: error)
+      } catch {}
     }
-    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (followingSymlink ? 0 : O_NOFOLLOW))
-    guard fd >= 0 else { throw SafeFileError(operation: "open", path: path, errno: errno) }
-    self.fd = fd
+    do {
+      fd = try Errno.retrying {
+        open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (followingSymlink ? 0 : O_NOFOLLOW))
+      }
+    } catch { throw SafeFileError(operation: "open", path: path, errno: error) }
     if let createMode {
       // mkdir's mode went through the umask, and a directory that was already there keeps its own;
       // either way the agent's directory ends up with exactly `createMode`.
@@ -66,30 +76,30 @@ final class DirectoryHandle {
   /// than following it), then the directory fsynced.
   func writeAtomically(_ data: Data, to name: String, mode: mode_t = 0o644) throws(SafeFileError) {
     var temp = ""
-    var fd: Int32 = -1
+    var file: FileDescriptor?
     for _ in 0..<8 {
       temp = ".\(name).\(String(UInt64.random(in: .min ... .max), radix: 16)).tmp"
-      fd = openat(self.fd, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-      if fd >= 0 || errno != EEXIST { break }
-    }
-    guard fd >= 0 else { throw SafeFileError(operation: "open", path: "\(path)/\(temp)", errno: errno) }
-    let written = data.withUnsafeBytes { raw -> Int32 in
-      var offset = 0
-      while offset < raw.count {
-        let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-        if n < 0 {
-          if errno == EINTR { continue }
-          return errno
-        }
-        offset += n
+      do {
+        file = FileDescriptor(
+          rawValue: try Errno.retrying {
+            openat(self.fd, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+          })
+        break
+      } catch  where error == .fileExists {
+        continue
+      } catch {
+        throw SafeFileError(operation: "open", path: "\(path)/\(temp)", errno: error)
       }
-      return 0
     }
-    var failure: (String, Int32)? = written != 0 ? ("write", written) : nil
-    if failure == nil, fchmod(fd, mode) != 0 { failure = ("fchmod", errno) }
-    if failure == nil, fsync(fd) != 0 { failure = ("fsync", errno) }
-    close(fd)
-    if failure == nil, renameat(self.fd, temp, self.fd, name) != 0 { failure = ("rename", errno) }
+    guard let file else {
+      throw SafeFileError(operation: "open", path: "\(path)/\(temp)", errno: .fileExists)
+    }
+    var failure: (String, Errno)?
+    do { _ = try file.writeAll(data) } catch { failure = ("write", error as? Errno ?? .ioError) }
+    if failure == nil, fchmod(file.rawValue, mode) != 0 { failure = ("fchmod", .current) }
+    if failure == nil, fsync(file.rawValue) != 0 { failure = ("fsync", .current) }
+    try? file.close()
+    if failure == nil, renameat(self.fd, temp, self.fd, name) != 0 { failure = ("rename", .current) }
     if let (operation, code) = failure {
       unlinkat(self.fd, temp, 0)
       throw SafeFileError(operation: operation, path: "\(path)/\(name)", errno: code)

@@ -1,4 +1,6 @@
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// Held for the life of `faultline run`: an exclusive flock(2) on `<state-dir>/agent.lock`.
 ///
@@ -38,19 +40,21 @@ public final class StateDirectoryLock: Sendable {
     try createDirectory(directory, for: directory)
     let path = directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName
     // O_NOFOLLOW: a symlink planted at the lock path must not make a root agent truncate another file.
-    let fd = retryingOnInterrupt { open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644) }
-    guard fd >= 0 else { throw .cannotOpen(path, errno: errno) }
-    guard retryingOnInterrupt({ flock(fd, LOCK_EX | LOCK_NB) }) == 0 else {
-      let code = errno
-      let holder = code == EWOULDBLOCK ? readPID(fd) : nil
-      close(fd)
-      throw code == EWOULDBLOCK ? .held(path, holderPID: holder) : .cannotLock(path, errno: code)
+    let fd: Int32
+    do { fd = try Errno.retrying { open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644) } } catch {
+      throw .cannotOpen(path, errno: error)
     }
-    let record = Array("\(getpid())\n".utf8)
-    guard retryingOnInterrupt({ ftruncate(fd, 0) }) == 0, writeAll(record, to: fd) else {
-      let code = errno
+    do { _ = try Errno.retrying { flock(fd, LOCK_EX | LOCK_NB) } } catch {
+      let holder = error == .wouldBlock ? readPID(fd) : nil
       close(fd)
-      throw .cannotRecordPID(path, errno: code)
+      throw error == .wouldBlock ? .held(path, holderPID: holder) : .cannotLock(path, errno: error)
+    }
+    do {
+      _ = try Errno.retrying { ftruncate(fd, 0) }
+      _ = try FileDescriptor(rawValue: fd).writeAll(toAbsoluteOffset: 0, Array("\(getpid())\n".utf8))
+    } catch {
+      close(fd)
+      throw .cannotRecordPID(path, errno: error as? Errno ?? .ioError)
     }
     return StateDirectoryLock(path: path, descriptor: fd)
   }
@@ -59,15 +63,15 @@ public final class StateDirectoryLock: Sendable {
   private static func createDirectory(
     _ directory: String, for stateDirectory: String
   ) throws(StateDirectoryLockError) {
-    if mkdir(directory, 0o755) == 0 || errno == EEXIST { return }
-    let code = errno
-    guard code == ENOENT, let parent = parent(of: directory) else {
+    let made = Result { () throws(Errno) in try Errno.retrying { mkdir(directory, 0o755) } }
+    guard case .failure(let code) = made, code != .fileExists else { return }
+    guard code == .noSuchFileOrDirectory, let parent = parent(of: directory) else {
       throw .cannotCreateDirectory(directory, for: stateDirectory, errno: code)
     }
     try createDirectory(parent, for: stateDirectory)
-    guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
-      throw .cannotCreateDirectory(directory, for: stateDirectory, errno: errno)
-    }
+    do { _ = try Errno.retrying { mkdir(directory, 0o755) } } catch  where error != .fileExists {
+      throw .cannotCreateDirectory(directory, for: stateDirectory, errno: error)
+    } catch {}
   }
 
   /// The directory containing `path`, or nil when there is none to create (`/`, a bare name).
@@ -82,33 +86,13 @@ public final class StateDirectoryLock: Sendable {
   /// The pid the holder wrote, if the file holds one.
   private static func readPID(_ fd: Int32) -> Int32? {
     var buffer = [UInt8](repeating: 0, count: 32)
-    let count = retryingOnInterrupt { pread(fd, &buffer, buffer.count, 0) }
-    guard count > 0 else { return nil }
+    let read = buffer.withUnsafeMutableBytes { raw in
+      try? FileDescriptor(rawValue: fd).read(fromAbsoluteOffset: 0, into: raw)
+    }
+    guard let count = read, count > 0 else { return nil }
     let text = String(decoding: buffer[..<count], as: UTF8.self)
     guard let pid = Int32(text.trimmingWhitespace), pid > 0 else { return nil }
     return pid
-  }
-
-  private static func writeAll(_ bytes: [UInt8], to fd: Int32) -> Bool {
-    var offset = 0
-    while offset < bytes.count {
-      let written = bytes.withUnsafeBytes { buffer in
-        retryingOnInterrupt {
-          pwrite(fd, buffer.baseAddress! + offset, buffer.count - offset, off_t(offset))
-        }
-      }
-      guard written > 0 else { return false }
-      offset += written
-    }
-    return true
-  }
-}
-
-/// Repeats `call` while it fails with `EINTR` (a signal arrived during the system call).
-private func retryingOnInterrupt<Result: SignedInteger>(_ call: () -> Result) -> Result {
-  while true {
-    let result = call()
-    if result >= 0 || errno != EINTR { return result }
   }
 }
 

@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 /// Why `faultline run` could not take its state directory: another agent holds it, or the directory
 /// or its lock file cannot be used.
@@ -20,12 +21,12 @@ public struct StateDirectoryLockError: Error, Hashable, Sendable, CustomStringCo
   /// one (a holder that has just taken the lock may not have written it yet).
   public let holderPID: Int32?
   /// The errno of the failed system call, for ``Kind/unavailable``.
-  public let errno: Int32?
+  public let errno: Errno?
   /// The message users see: what is wrong and what to do.
   public let description: String
 
   private init(
-    _ kind: Kind, path: String, holderPID: Int32? = nil, errno: Int32? = nil, _ description: String
+    _ kind: Kind, path: String, holderPID: Int32? = nil, errno: Errno? = nil, _ description: String
   ) {
     self.kind = kind
     self.path = path
@@ -48,7 +49,7 @@ public struct StateDirectoryLockError: Error, Hashable, Sendable, CustomStringCo
 
   /// `mkdir` of `directory` failed (`stateDirectory` is the one asked for; `directory` may be a parent).
   static func cannotCreateDirectory(
-    _ directory: String, for stateDirectory: String, errno code: Int32
+    _ directory: String, for stateDirectory: String, errno code: Errno
   ) -> StateDirectoryLockError {
     let what =
       directory == stateDirectory
@@ -58,13 +59,13 @@ public struct StateDirectoryLockError: Error, Hashable, Sendable, CustomStringCo
   }
 
   /// Opening (or creating) the lock file failed.
-  static func cannotOpen(_ path: String, errno code: Int32) -> StateDirectoryLockError {
+  static func cannotOpen(_ path: String, errno code: Errno) -> StateDirectoryLockError {
     let why =
       switch code {
-      case ELOOP:
+      case .tooManySymbolicLinkLevels:
         "it is a symbolic link, which faultline does not follow (so that it never locks or truncates "
           + "another file); remove it"
-      case EISDIR: "it is a directory; remove it"
+      case .isDirectory: "it is a directory; remove it"
       default: reason(code)
       }
     return StateDirectoryLockError(
@@ -72,37 +73,35 @@ public struct StateDirectoryLockError: Error, Hashable, Sendable, CustomStringCo
   }
 
   /// `flock` failed for a reason other than another holder.
-  static func cannotLock(_ path: String, errno code: Int32) -> StateDirectoryLockError {
+  static func cannotLock(_ path: String, errno code: Errno) -> StateDirectoryLockError {
     let why =
-      code == ENOLCK
-      ? "\(describe(code)) (the file system may not support flock, as some network file systems "
+      code == .noLocks
+      ? "\(code) (the file system may not support flock, as some network file systems "
         + "do not); give the agent a --state-dir on a local file system"
       : reason(code)
     return StateDirectoryLockError(.unavailable, path: path, errno: code, "cannot lock \(path): \(why)")
   }
 
   /// Writing the holder's pid into the lock file failed.
-  static func cannotRecordPID(_ path: String, errno code: Int32) -> StateDirectoryLockError {
+  static func cannotRecordPID(_ path: String, errno code: Errno) -> StateDirectoryLockError {
     StateDirectoryLockError(
       .unavailable, path: path, errno: code, "cannot write this agent's pid to \(path): \(reason(code))")
   }
 
-  /// `strerror`, then what to do about the common causes.
-  private static func reason(_ code: Int32) -> String {
+  /// The system's message, then what to do about the common causes.
+  private static func reason(_ code: Errno) -> String {
     let advice =
       switch code {
-      case EACCES, EPERM:
+      case .permissionDenied, .notPermitted:
         "run the agent as a user that may write there (it runs as root to change qdiscs anyway) "
           + "or give it another --state-dir"
-      case EROFS:
+      case .readOnlyFileSystem:
         "the file system is read-only; mount a writable volume there (a hostPath in Kubernetes) "
           + "or give the agent another --state-dir"
-      case ENOSPC, EDQUOT: "free some space or give the agent another --state-dir"
-      case ENOTDIR: "a part of the path is a file, not a directory; give the agent another --state-dir"
+      case .noSpace, .diskQuotaExceeded: "free some space or give the agent another --state-dir"
+      case .notDirectory: "a part of the path is a file, not a directory; give the agent another --state-dir"
       default: "give the agent a --state-dir it can create and write"
       }
-    return "\(describe(code)); \(advice)"
+    return "\(code); \(advice)"
   }
-
-  private static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
 }

@@ -119,8 +119,9 @@ public final class KubeAPIClient: Sendable {
     request.headers.add(name: "Accept", value: "application/json")
     request.headers.add(name: "User-Agent", value: "faultline")
     if let tokenFile = configuration.tokenFile {
-      guard let token = readSmallFile(tokenFile)?.trimmingCharacters(in: .whitespacesAndNewlines) else {
-        throw KubeTargetsError.unreadable(tokenFile, errnoDescription(errno))
+      let token: String
+      do { token = try readSmallFile(tokenFile).trimmingCharacters(in: .whitespacesAndNewlines) } catch {
+        throw KubeTargetsError.unreadable(tokenFile, errno: error)
       }
       request.headers.add(name: "Authorization", value: "Bearer \(token)")
     }

@@ -74,7 +74,7 @@ public struct KubeAPIConfiguration: Sendable, Hashable {
       throw .noClusterConfiguration("KUBERNETES_SERVICE_PORT is not set (not running in a pod)")
     }
     let tokenFile = serviceAccountDirectory + "/token"
-    guard readSmallFile(tokenFile) != nil else {
+    guard (try? readSmallFile(tokenFile)) != nil else {
       throw .unreadable(
         tokenFile, "the service-account token is missing; set automountServiceAccountToken: true")
     }

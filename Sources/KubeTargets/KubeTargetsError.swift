@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// Why pods could not be resolved: configuration, the API server, or `/proc`. The ``description``
 /// says what to do.
 public struct KubeTargetsError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -9,7 +11,8 @@ public struct KubeTargetsError: Error, Hashable, Sendable, CustomStringConvertib
     case unreachable(String, String)
     case httpStatus(String, Int, String)
     case invalidResponse(String, String)
-    case procUnreadable(String, String)
+    case procUnreadable(String, Errno)
+    case fileUnreadable(String, Errno)
   }
 
   private let code: Code
@@ -46,8 +49,19 @@ public struct KubeTargetsError: Error, Hashable, Sendable, CustomStringConvertib
   }
 
   /// The proc root cannot be listed.
-  public static func procUnreadable(_ path: String, _ detail: String) -> Self {
-    Self(.procUnreadable(path, detail))
+  public static func procUnreadable(_ path: String, _ errno: Errno) -> Self {
+    Self(.procUnreadable(path, errno))
+  }
+
+  /// A configuration file (the service-account token) cannot be opened or read.
+  public static func unreadable(_ path: String, errno: Errno) -> Self { Self(.fileUnreadable(path, errno)) }
+
+  /// What the system said, for a failed system call.
+  public var errno: Errno? {
+    switch code {
+    case .procUnreadable(_, let errno), .fileUnreadable(_, let errno): errno
+    default: nil
+    }
   }
 
   /// The HTTP status for ``httpStatus(_:status:message:)``, else nil.
@@ -60,7 +74,9 @@ public struct KubeTargetsError: Error, Hashable, Sendable, CustomStringConvertib
   /// cluster's answer: the CLI exits 2 for these.
   public var isConfigurationError: Bool {
     switch code {
-    case .missingNodeName, .noClusterConfiguration, .invalidAPIURL, .unreadable, .procUnreadable: true
+    case .missingNodeName, .noClusterConfiguration, .invalidAPIURL, .unreadable, .fileUnreadable,
+      .procUnreadable:
+      true
     case .unreachable, .httpStatus, .invalidResponse: false
     }
   }
@@ -78,6 +94,8 @@ public struct KubeTargetsError: Error, Hashable, Sendable, CustomStringConvertib
       return "--kube-api \(url): \(detail); expected e.g. https://10.96.0.1:443 or http://127.0.0.1:8001"
     case .unreadable(let path, let detail):
       return "cannot read \(path): \(detail)"
+    case .fileUnreadable(let path, let errno):
+      return "cannot read \(path): \(errno)"
     case .unreachable(let url, let detail):
       return "cannot reach the Kubernetes API at \(url): \(detail); check --kube-api (or "
         + "KUBERNETES_SERVICE_HOST/PORT) and that the API server is up"
@@ -92,8 +110,8 @@ public struct KubeTargetsError: Error, Hashable, Sendable, CustomStringConvertib
       return text
     case .invalidResponse(let url, let detail):
       return "unexpected answer from the Kubernetes API to GET \(url): \(detail)"
-    case .procUnreadable(let path, let detail):
-      return "cannot list the processes in \(path): \(detail); check --proc-root (a DaemonSet mounts the "
+    case .procUnreadable(let path, let errno):
+      return "cannot list the processes in \(path): \(errno); check --proc-root (a DaemonSet mounts the "
         + "host's /proc and sets hostPID: true)"
     }
   }

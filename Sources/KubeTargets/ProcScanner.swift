@@ -6,6 +6,9 @@
   import Darwin
 #endif
 
+import SystemCalls
+import SystemPackage
+
 /// A network namespace found through a process: its identity (the nsfs inode) and one path to open it.
 public struct ProcessNetworkNamespace: Sendable, Hashable, CustomStringConvertible {
   /// The inode of the namespace (what `stat -L /proc/PID/ns/net` and `lsns` show).
@@ -94,7 +97,7 @@ public struct ProcScanner: Sendable {
     var found: [String: [NamespaceKey: ProcessNetworkNamespace]] = [:]
     for pid in pids {
       // Either read can fail because the process just exited: skip it.
-      guard let text = readSmallFile("\(procRoot)/\(pid)/cgroup"),
+      guard let text = try? readSmallFile("\(procRoot)/\(pid)/cgroup"),
         let cgroup = PodCgroup(procCgroupFile: text),
         let ns = namespace(ofPID: pid)
       else { continue }
@@ -131,7 +134,7 @@ public struct ProcScanner: Sendable {
   /// The numeric entries of `procRoot`, ascending.
   private func listPIDs() throws(KubeTargetsError) -> [Int32] {
     guard let dir = opendir(procRoot) else {
-      throw .procUnreadable(procRoot, errnoDescription(errno))
+      throw .procUnreadable(procRoot, .current)
     }
     defer { closedir(dir) }
     var pids: [Int32] = []
@@ -154,26 +157,23 @@ public struct ProcScanner: Sendable {
   }
 }
 
-/// The whole content of a small file (procfs files report size 0, so read until EOF), or nil.
-func readSmallFile(_ path: String, limit: Int = 1 << 20) -> String? {
-  let fd = open(path, O_RDONLY | O_CLOEXEC)
-  guard fd >= 0 else { return nil }
-  defer { close(fd) }
+/// The whole content of a small file (procfs files report size 0, so read until EOF), at most `limit`
+/// bytes.
+func readSmallFile(_ path: String, limit: Int = 1 << 20) throws(Errno) -> String {
+  let file: FileDescriptor
+  do { file = try FileDescriptor.open(path, .readOnly, options: .closeOnExec) } catch {
+    throw error as? Errno ?? .ioError
+  }
+  defer { try? file.close() }
   var bytes: [UInt8] = []
   var chunk = [UInt8](repeating: 0, count: 4096)
   while bytes.count < limit {
-    let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    if count < 0 {
-      if errno == EINTR { continue }
-      return nil
+    let count: Int
+    do { count = try chunk.withUnsafeMutableBytes { try file.read(into: $0) } } catch {
+      throw error as? Errno ?? .ioError
     }
     if count == 0 { break }
     bytes += chunk[0..<count]
   }
   return String(decoding: bytes, as: UTF8.self)
-}
-
-/// `strerror(code)`.
-func errnoDescription(_ code: Int32) -> String {
-  String(cString: strerror(code))
 }

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import SystemPackage
 
 /// faultline's IFB (intermediate functional block) devices: one per redirected interface, created
 /// by name in the interface's namespace.
@@ -85,7 +86,7 @@ extension NetlinkSocket {
       return try request(.getLink(named: name)).lazy.compactMap { LinkRecord(message: $0) }.first {
         $0.name == name
       }
-    } catch  where error.errno == ENODEV {
+    } catch  where error.errno == Errno.operationNotSupportedByDevice {
       return nil
     }
   }
@@ -108,7 +109,8 @@ extension NetlinkSocket {
           (UInt16(IFLA_IFNAME), Array(name.utf8) + [0]),
           (UInt16(IFLA_LINKINFO) | MatchallRedirect.nested, linkInfo.bytes),
         ])
-    } catch  where error.errno == EOPNOTSUPP || kernelMessage.contains("Unknown device type") {
+    } catch  where error.errno == Errno(rawValue: EOPNOTSUPP) || kernelMessage.contains("Unknown device type")
+    {
       throw KernelError.moduleUnavailable("ifb", kernelMessage: kernelMessage)
     }
   }
@@ -126,7 +128,7 @@ extension NetlinkSocket {
       try request(
         "RTM_DELLINK \(link.name)", type: Int32(RTM_DELLINK), flags: 0, header: ifinfomsg(index: link.index),
         attributes: [])
-    } catch  where error.errno == ENODEV {
+    } catch  where error.errno == Errno.operationNotSupportedByDevice {
       // Already gone.
     }
   }

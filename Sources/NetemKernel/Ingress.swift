@@ -17,6 +17,7 @@ import CLinux
 import FaultModel
 import Glibc
 import Logging
+import SystemPackage
 
 /// What faultline set up to redirect an interface's ingress; journaled so revert and crash
 /// recovery remove exactly this and nothing else.
@@ -177,7 +178,7 @@ private struct IngressSetup {
       var link = try socket.link(named: name)
       if let existing = link, existing.kind != IFBDevice.kind {
         throw KernelError.system(
-          "RTM_NEWLINK \(name) type ifb", errno: EEXIST,
+          "RTM_NEWLINK \(name) type ifb", errno: .fileExists,
           kernelMessage:
             "\(name) exists and is a \(existing.kind.isEmpty ? "device" : existing.kind + " device"), "
             + "not faultline's ifb; faultline derives this name from \(interface), so rename or delete it")
@@ -372,7 +373,10 @@ extension NetlinkSocket {
         "RTM_NEWQDISC clsact on \(interface)", type: Int32(RTM_NEWQDISC), flags: NLM_F_CREATE | NLM_F_EXCL,
         header: tcmsg(ifindex: ifindex, handle: IngressHook.qdiscHandle, parent: IngressHook.qdiscParent),
         attributes: [(UInt16(TCA_KIND), Array("clsact".utf8) + [0])])
-    } catch  where error.errno == ENOENT && (kernelMessage.isEmpty || kernelMessage.contains("unknown")) {
+    } catch
+      where error.errno == Errno.noSuchFileOrDirectory
+      && (kernelMessage.isEmpty || kernelMessage.contains("unknown"))
+    {
       throw KernelError.moduleUnavailable("sch_ingress", kernelMessage: kernelMessage)
     }
   }
@@ -384,7 +388,7 @@ extension NetlinkSocket {
         "RTM_DELQDISC \(kind) on \(interface)", type: Int32(RTM_DELQDISC), flags: 0,
         header: tcmsg(ifindex: ifindex, handle: IngressHook.qdiscHandle, parent: IngressHook.qdiscParent),
         attributes: [(UInt16(TCA_KIND), Array(kind.utf8) + [0])])
-    } catch  where error.errno == ENOENT {
+    } catch  where error.errno == Errno.noSuchFileOrDirectory {
       // Already gone.
     }
   }
@@ -437,9 +441,12 @@ extension NetlinkSocket {
           (UInt16(TCA_KIND), Array(MatchallRedirect.kind.utf8) + [0]),
           (UInt16(TCA_OPTIONS) | MatchallRedirect.nested, MatchallRedirect.options(redirectingTo: ifb.index)),
         ])
-    } catch  where error.errno == ENOENT && kernelMessage.lowercased().contains("classifier") {
+    } catch
+      where error.errno == Errno.noSuchFileOrDirectory && kernelMessage.lowercased().contains("classifier")
+    {
       throw KernelError.moduleUnavailable("cls_matchall", kernelMessage: kernelMessage)
-    } catch  where error.errno == ENOENT && kernelMessage.lowercased().contains("action") {
+    } catch  where error.errno == Errno.noSuchFileOrDirectory && kernelMessage.lowercased().contains("action")
+    {
       throw KernelError.moduleUnavailable("act_mirred", kernelMessage: kernelMessage)
     }
   }
@@ -453,7 +460,7 @@ extension NetlinkSocket {
           ifindex: ifindex, parent: IngressHook.ingressFilterParent,
           info: IngressHook.filterInfo(priority: priority)),
         attributes: [])
-    } catch  where error.errno == ENOENT {
+    } catch  where error.errno == Errno.noSuchFileOrDirectory {
       // Already gone.
     }
   }

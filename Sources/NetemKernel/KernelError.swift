@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 /// A kernel operation that failed, with what to do about it.
 ///
@@ -35,11 +36,11 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
   /// The kind of failure.
   public let kind: Kind
   /// The errno involved, if any.
-  public let errno: Int32?
+  public let errno: Errno?
   /// The full message.
   public let description: String
 
-  private init(_ kind: Kind, errno: Int32? = nil, _ description: String) {
+  private init(_ kind: Kind, errno: Errno? = nil, _ description: String) {
     self.kind = kind
     self.errno = errno
     self.description = description
@@ -49,18 +50,18 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
   public static func interfaceNotFound(_ name: String, namespace: String, available: [String]) -> KernelError
   {
     KernelError(
-      .interfaceNotFound, errno: ENODEV,
+      .interfaceNotFound, errno: .operationNotSupportedByDevice,
       "interface \(name) not found in netns \(namespace); interfaces there: "
         + (available.isEmpty ? "(none)" : available.joined(separator: ", ")))
   }
 
   /// The namespace path does not exist.
-  public static func namespaceNotFound(_ path: String, errno: Int32) -> KernelError {
+  public static func namespaceNotFound(_ path: String, errno: Errno) -> KernelError {
     let hint =
       path.hasPrefix("/run/netns/")
       ? "; `ip netns list` shows the named ones" : "; give /run/netns/NAME, /proc/PID/ns/net or --pid PID"
     return KernelError(
-      .namespaceNotFound, errno: errno, "network namespace \(path) not found (\(strerror(errno)))\(hint)")
+      .namespaceNotFound, errno: errno, "network namespace \(path) not found (\(errno))\(hint)")
   }
 
   /// The path names another network namespace than the one the caller holds a fault window in.
@@ -79,14 +80,14 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
   /// The path exists but is not a network namespace.
   public static func notANamespace(_ path: String) -> KernelError {
     KernelError(
-      .namespaceNotFound, errno: EINVAL,
+      .namespaceNotFound, errno: .invalidArgument,
       "\(path) is not a network namespace file (nsfs); give /run/netns/NAME, /proc/PID/ns/net or --pid PID")
   }
 
   /// The kernel has no `sch_netem`.
   public static func netemUnavailable(kernelMessage: String) -> KernelError {
     KernelError(
-      .netemUnavailable, errno: ENOENT,
+      .netemUnavailable, errno: .noSuchFileOrDirectory,
       "this kernel has no netem qdisc (kernel said: \(kernelMessage.isEmpty ? "ENOENT" : kernelMessage)); "
         + "load it with `modprobe sch_netem`; needs CONFIG_NET_SCH_NETEM")
   }
@@ -94,7 +95,7 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
   /// The kernel lacks `module` (the request naming its kind failed as unknown).
   public static func moduleUnavailable(_ module: String, kernelMessage: String) -> KernelError {
     KernelError(
-      .moduleUnavailable, errno: ENOENT,
+      .moduleUnavailable, errno: .noSuchFileOrDirectory,
       "this kernel has no \(module) module (kernel said: \(kernelMessage.isEmpty ? "ENOENT" : kernelMessage)); "
         + "load it with `modprobe \(module)` on the node (in a container, the host has to); needs "
         + "CONFIG_\(configName(module))")
@@ -111,7 +112,7 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
 
   /// A traffic shape that cannot be applied as written; `why` says what to change.
   public static func invalidShape(_ why: String) -> KernelError {
-    KernelError(.invalidShape, errno: EINVAL, "invalid targeted fault: \(why)")
+    KernelError(.invalidShape, errno: .invalidArgument, "invalid targeted fault: \(why)")
   }
 
   /// `sch_prio` → `NET_SCH_PRIO`, `cls_flower` → `NET_CLS_FLOWER`, `act_mirred` → `NET_ACT_MIRRED`,
@@ -128,7 +129,7 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
   /// Capabilities are missing for an operation.
   public static func missingCapabilities(_ names: [String], operation: String) -> KernelError {
     KernelError(
-      .missingCapability, errno: EPERM,
+      .missingCapability, errno: .notPermitted,
       "\(operation) needs \(names.joined(separator: ", ")), which this process lacks; run as root, or grant "
         + "them (setcap \(names.map { $0.lowercased() }.joined(separator: ",") )+ep on the binary, or "
         + "securityContext.capabilities.add: [\(names.map { $0.replacingPrefix("CAP_") }.joined(separator: ", "))] "
@@ -178,9 +179,9 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
   }
 
   /// A failed system call or netlink request.
-  public static func system(_ operation: String, errno: Int32, kernelMessage: String = "") -> KernelError {
-    let detail = kernelMessage.isEmpty ? strerror(errno) : "\(kernelMessage) (\(strerror(errno)))"
-    if errno == EPERM || errno == EACCES {
+  public static func system(_ operation: String, errno: Errno, kernelMessage: String = "") -> KernelError {
+    let detail = kernelMessage.isEmpty ? "\(errno)" : "\(kernelMessage) (\(errno))"
+    if errno == .notPermitted || errno == .permissionDenied {
       return KernelError(
         .missingCapability, errno: errno,
         "\(operation) failed: \(detail); this needs CAP_NET_ADMIN in the target namespace (run as root or add the capability)"
@@ -210,8 +211,6 @@ public func formatHandle(_ handle: UInt32) -> String {
   let minor = handle & 0xFFFF
   return minor == 0 ? "\(major):" : "\(major):\(String(minor, radix: 16))"
 }
-
-func strerror(_ code: Int32) -> String { String(cString: Glibc.strerror(code)) }
 
 extension String {
   fileprivate func replacingPrefix(_ prefix: String) -> String {

@@ -2,6 +2,7 @@ import CLinux
 import FaultModel
 import Glibc
 import Logging
+import SystemPackage
 
 /// What an apply is about to do, handed to the caller before the kernel is touched (so it can be
 /// journaled first).
@@ -190,7 +191,9 @@ public struct NetemKernel: Sendable {
         if before.root?.isShapedRoot == true {
           Self.restore(socket, ifindex: ifindex, interface: interface, to: before, logger: logger)
         }
-        if (error as? KernelError)?.errno == ENOENT && Self.isUnknownKind(socket.kernelMessage) {
+        if (error as? KernelError)?.errno == Errno.noSuchFileOrDirectory
+          && Self.isUnknownKind(socket.kernelMessage)
+        {
           throw request.kind == "netem"
             ? KernelError.netemUnavailable(kernelMessage: socket.kernelMessage)
             : KernelError.moduleUnavailable(request.module, kernelMessage: socket.kernelMessage)
@@ -251,9 +254,11 @@ public struct NetemKernel: Sendable {
           do {
             try socket.deleteRoot(ifindex: ifindex, interface: target.interface, handle: Self.handle)
             return .removed
-          } catch let error as KernelError where error.errno == ENODEV {
+          } catch let error as KernelError where error.errno == Errno.operationNotSupportedByDevice {
             return .nothingToRevert("interface \(target.interface) is gone from \(identity.path)")
-          } catch let error as KernelError where error.errno == EINVAL || error.errno == ENOENT {
+          } catch let error as KernelError
+            where error.errno == Errno.invalidArgument || error.errno == Errno.noSuchFileOrDirectory
+          {
             // "Invalid handle" (another root) or "Cannot delete qdisc with handle of zero" (the default).
             return .nothingToRevert("no faultline qdisc on \(target)")
           }
@@ -272,7 +277,7 @@ public struct NetemKernel: Sendable {
         }
         do {
           try socket.deleteRoot(ifindex: ifindex, interface: target.interface, handle: Self.handle)
-        } catch let error as KernelError where error.errno == ENOENT {
+        } catch let error as KernelError where error.errno == Errno.noSuchFileOrDirectory {
           return .nothingToRevert("no faultline qdisc on \(target)")
         }
         return .removed

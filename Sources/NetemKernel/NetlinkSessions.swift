@@ -1,6 +1,8 @@
 import CLinux
 import FaultModel
 import Glibc
+import SystemCalls
+import SystemPackage
 import Synchronization
 
 /// One netlink socket per network namespace, shared by every operation there.
@@ -114,8 +116,8 @@ final class NetlinkSessions: Sendable {
     let name = path ?? "/proc/self/ns/net"
     var info = stat()
     guard stat(name, &info) == 0 else {
-      let code = errno
-      if let path, code == ENOENT || code == ESRCH {
+      let code = Errno.current
+      if let path, code == .noSuchFileOrDirectory || code == .noSuchProcess {
         // The path is gone: so is the socket kept for whatever it named (another path may still
         // name that namespace; a later operation through it opens a socket again).
         table.withLock { table in
@@ -135,7 +137,7 @@ final class NetlinkSessions: Sendable {
     guard path != nil else {
       let own = "/proc/self/ns/net"
       var info = stat()
-      guard stat(own, &info) == 0 else { throw KernelError.system("stat \(own)", errno: errno) }
+      guard stat(own, &info) == 0 else { throw KernelError.system("stat \(own)", errno: .current) }
       let key = Key(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
       return ((NamespaceIdentity(path: own, inode: key.inode), key), try NetlinkSocket())
     }

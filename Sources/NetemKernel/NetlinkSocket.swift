@@ -8,6 +8,8 @@
 
 import CLinux
 import Glibc
+import SystemCalls
+import SystemPackage
 import Synchronization
 
 /// A route-netlink socket, bound to the network namespace of the thread that created it. It stays in
@@ -44,7 +46,7 @@ final class NetlinkSocket {
   /// request in an error), in the calling thread's network namespace.
   init() throws(KernelError) {
     let fd = faultline_open_route_socket()
-    guard fd >= 0 else { throw KernelError.system("socket(NETLINK_ROUTE)", errno: -fd) }
+    guard fd >= 0 else { throw KernelError.system("socket(NETLINK_ROUTE)", errno: Errno(rawValue: -fd)) }
     self.fd = fd
     buffer = .allocate(byteCount: Self.slotSize * Self.slots, alignment: 8)
     Self.open.add(1, ordering: .relaxed)
@@ -61,18 +63,20 @@ final class NetlinkSocket {
     drainNotifications()
     // libnl reads through a duplicate of this socket's descriptor (the same socket), which freeing
     // its handle closes.
-    guard let handle = nl_socket_alloc() else { throw KernelError.system("nl_socket_alloc", errno: ENOMEM) }
+    guard let handle = nl_socket_alloc() else {
+      throw KernelError.system("nl_socket_alloc", errno: .noMemory)
+    }
     defer { nl_socket_free(handle) }
     let copy = dup(fd)
-    guard copy >= 0 else { throw KernelError.system("dup", errno: errno) }
+    guard copy >= 0 else { throw KernelError.system("dup", errno: .current) }
     guard nl_socket_set_fd(handle, NETLINK_ROUTE, copy) == 0 else {
       close(copy)
-      throw KernelError.system("nl_socket_set_fd", errno: EINVAL)
+      throw KernelError.system("nl_socket_set_fd", errno: .invalidArgument)
     }
     // A link notification must not pass for a reply out of order.
     nl_socket_disable_seq_check(handle)
     var cache: OpaquePointer?
-    let rc = retryingEINTR { rtnl_link_alloc_cache(handle, AF_UNSPEC, &cache) }
+    let rc = retryingLibnlInterrupts { rtnl_link_alloc_cache(handle, AF_UNSPEC, &cache) }
     Self.requestsSent.add(1, ordering: .relaxed)
     guard rc >= 0, let cache else { throw Self.libnlError("RTM_GETLINK dump", rc) }
     defer { nl_cache_free(cache) }
@@ -121,13 +125,15 @@ final class NetlinkSocket {
   private func drainNotifications() {
     // One plain non-blocking recv: usually nothing is there (EAGAIN).
     while true {
-      let count = recv(fd, buffer.baseAddress, Self.slotSize, Int32(MSG_DONTWAIT | MSG_TRUNC))
-      if count < 0 {
-        if errno == EINTR { continue }
-        if errno == ENOBUFS {
-          indexes.removeAll()
-          continue
+      let count: Int
+      do {
+        count = try Errno.retrying {
+          recv(fd, buffer.baseAddress, Self.slotSize, Int32(MSG_DONTWAIT | MSG_TRUNC))
         }
+      } catch .noBufferSpace {
+        indexes.removeAll()
+        continue
+      } catch {
         return
       }
       // A notification too large for its room: some link changed.
@@ -139,18 +145,17 @@ final class NetlinkSocket {
   private var lengths = [UInt32](repeating: 0, count: NetlinkSocket.slots)
   private var truncated = [Int32](repeating: 0, count: NetlinkSocket.slots)
 
-  /// Reads up to ``slots`` datagrams in one system call; their count, or -errno (`EINTR` retried).
-  private func receiveDatagrams(dontWait: Bool) -> Int {
-    while true {
-      let count = lengths.withUnsafeMutableBufferPointer { lengths in
-        truncated.withUnsafeMutableBufferPointer { truncated in
-          faultline_receive(
-            fd, buffer.baseAddress, UInt32(Self.slotSize), UInt32(Self.slots), dontWait ? 1 : 0,
-            lengths.baseAddress, truncated.baseAddress)
-        }
+  /// Reads up to ``slots`` datagrams in one system call; their count.
+  private func receiveDatagrams(dontWait: Bool) throws(Errno) -> Int {
+    try lengths.withUnsafeMutableBufferPointer { lengths throws(Errno) in
+      try truncated.withUnsafeMutableBufferPointer { truncated throws(Errno) in
+        Int(
+          try Errno.retryingNegated({
+            faultline_receive(
+              fd, buffer.baseAddress, UInt32(Self.slotSize), UInt32(Self.slots), dontWait ? 1 : 0,
+              lengths.baseAddress, truncated.baseAddress)
+          }))
       }
-      if count == -EINTR { continue }
-      return Int(count)
     }
   }
 
@@ -230,11 +235,17 @@ final class NetlinkSocket {
         break
       case .done(let code):
         if code != 0 {
-          failure = failure ?? (KernelError.system(requests[index].operation(), errno: code), "")
+          failure =
+            failure ?? (KernelError.system(requests[index].operation(), errno: Errno(rawValue: code)), "")
         }
       case .error(let code, let text):
         failure =
-          failure ?? (KernelError.system(requests[index].operation(), errno: code, kernelMessage: text), text)
+          failure
+          ?? (
+            KernelError.system(
+              requests[index].operation(), errno: Errno(rawValue: code), kernelMessage: text),
+            text
+          )
       }
       pending -= 1
       return pending == 0
@@ -274,7 +285,8 @@ final class NetlinkSocket {
       guard index >= 0, index < requests.count else { return false }
       if case .error(let code, let text) = type {
         results[index] = (
-          KernelError.system(requests[index].operation(), errno: code, kernelMessage: text), text
+          KernelError.system(requests[index].operation(), errno: Errno(rawValue: code), kernelMessage: text),
+          text
         )
       }
       return index == requests.count - 1
@@ -286,9 +298,9 @@ final class NetlinkSocket {
   private func send(_ bytes: [UInt8], operation: () -> String) throws(KernelError) {
     kernelMessage = ""
     let sent = bytes.withUnsafeBytes { raw in
-      retryingEINTR { Int32(truncatingIfNeeded: Glibc.send(fd, raw.baseAddress, raw.count, 0)) }
+      Result { () throws(Errno) in try Errno.retrying { Glibc.send(fd, raw.baseAddress, raw.count, 0) } }
     }
-    guard sent >= 0 else { throw KernelError.system(operation(), errno: errno) }
+    if case .failure(let error) = sent { throw KernelError.system(operation(), errno: error) }
   }
 
   /// What a received message is.
@@ -304,14 +316,16 @@ final class NetlinkSocket {
     _ operation: () -> String, _ handle: (UnsafeRawBufferPointer, UInt32, Received) -> Bool
   ) throws(KernelError) {
     while true {
-      let count = receiveDatagrams(dontWait: false)
-      guard count >= 0 else { throw KernelError.system(operation(), errno: Int32(-count)) }
+      let count: Int
+      do { count = try receiveDatagrams(dontWait: false) } catch {
+        throw KernelError.system(operation(), errno: error)
+      }
       var complete = false
       for index in 0..<count where truncated[index] != 0 {
         // A notification too large for its room still says a link changed; a reply must be whole.
         let start = index * Self.slotSize
         guard buffer.loadUnaligned(fromByteOffset: start + 8, as: UInt32.self) == 0 else {
-          throw KernelError.system(operation(), errno: EMSGSIZE)
+          throw KernelError.system(operation(), errno: .messageTooLong)
         }
         indexes.removeAll()
       }
@@ -371,7 +385,11 @@ final class NetlinkSocket {
   }
 
   /// libnl error codes that have an errno equivalent.
-  private static func errnoFromLibnl(_ rc: Int32) -> Int32 {
+  private static func errnoFromLibnl(_ rc: Int32) -> Errno {
+    Errno(rawValue: errnoCodeFromLibnl(rc))
+  }
+
+  private static func errnoCodeFromLibnl(_ rc: Int32) -> Int32 {
     switch -rc {
     case NLE_PERM: EPERM
     case NLE_NOACCESS: EACCES
@@ -436,12 +454,13 @@ struct NetlinkRequest {
   }
 }
 
-/// Runs a system or libnl call again while it fails because a signal interrupted it.
+/// Runs a libnl call again while it fails because a signal interrupted it: libnl reports that as
+/// `-NLE_INTR`, not `errno`, so ``Errno/retrying(_:)`` cannot see it. The same policy, libnl's codes.
 @inline(__always)
-func retryingEINTR(_ body: () -> Int32) -> Int32 {
+func retryingLibnlInterrupts(_ body: () -> Int32) -> Int32 {
   while true {
     let rc = body()
-    if rc == -NLE_INTR || (rc == -1 && errno == EINTR) { continue }
+    if rc == -NLE_INTR { continue }
     return rc
   }
 }

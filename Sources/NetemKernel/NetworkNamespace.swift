@@ -2,6 +2,8 @@ import CLinux
 import FaultModel
 import Foundation
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// Which namespace an operation ran in: the path given and the nsfs inode it resolved to.
 public struct NamespaceIdentity: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -70,23 +72,29 @@ enum NamespaceThread {
     guard let path = namespace.path(procRoot: procRoot) else {
       var info = stat()
       let own = "/proc/thread-self/ns/net"
-      guard stat(own, &info) == 0 else { throw KernelError.system("stat \(own)", errno: errno) }
+      guard stat(own, &info) == 0 else { throw KernelError.system("stat \(own)", errno: .current) }
       return EnteredNamespace(
         identity: NamespaceIdentity(path: "/proc/self/ns/net", inode: UInt64(info.st_ino)),
         device: UInt64(info.st_dev))
     }
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { throw openError(path: path, errno: errno) }
-    defer { close(fd) }
+    let file: FileDescriptor
+    do { file = try FileDescriptor.open(path, .readOnly, options: .closeOnExec) } catch {
+      // swift-system's calls throw Errno, untyped.
+      throw openError(path: path, errno: error as? Errno ?? .ioError)
+    }
+    defer { try? file.close() }
     var info = stat()
-    guard fstat(fd, &info) == 0 else { throw KernelError.system("fstat \(path)", errno: errno) }
-    if faultline_setns(fd, faultline_clone_newnet()) != 0 {
-      let code = errno
-      if code == EPERM {
+    guard fstat(file.rawValue, &info) == 0 else {
+      throw KernelError.system("fstat \(path)", errno: .current)
+    }
+    do {
+      _ = try Errno.retrying { () -> Int32 in faultline_setns(file.rawValue, faultline_clone_newnet()) }
+    } catch {
+      if error == .notPermitted {
         throw KernelError.missingCapabilities(["CAP_SYS_ADMIN"], operation: "setns into \(path)")
       }
-      if code == EINVAL { throw KernelError.notANamespace(path) }
-      throw KernelError.system("setns \(path)", errno: code)
+      if error == .invalidArgument { throw KernelError.notANamespace(path) }
+      throw KernelError.system("setns \(path)", errno: error)
     }
     return EnteredNamespace(
       identity: NamespaceIdentity(path: path, inode: UInt64(info.st_ino)), device: UInt64(info.st_dev))
@@ -98,10 +106,11 @@ enum NamespaceThread {
   /// process is exiting) say the namespace is gone; callers act on that by forgetting the namespace,
   /// so anything else must not look like it. Running out of descriptors or memory (`EMFILE`,
   /// `ENFILE`, `ENOMEM`) says nothing about the namespace and is a plain system failure worth retrying.
-  static func openError(path: String, errno code: Int32) -> KernelError {
+  static func openError(path: String, errno code: Errno) -> KernelError {
     switch code {
-    case ENOENT, ESRCH: KernelError.namespaceNotFound(path, errno: code)
-    case EACCES, EPERM: KernelError.missingCapabilities(["CAP_SYS_PTRACE"], operation: "opening \(path)")
+    case .noSuchFileOrDirectory, .noSuchProcess: KernelError.namespaceNotFound(path, errno: code)
+    case .permissionDenied, .notPermitted:
+      KernelError.missingCapabilities(["CAP_SYS_PTRACE"], operation: "opening \(path)")
     default: KernelError.system("opening \(path)", errno: code)
     }
   }

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import SystemPackage
 
 /// A qdisc as the kernel dumps it (`tc qdisc show`): enough to recognise it and to recreate it.
 public struct QdiscSnapshot: Sendable, Hashable, Codable {
@@ -134,7 +135,7 @@ extension NetlinkSocket {
     let replies: [[[UInt8]]]
     do {
       replies = try exchange([.getLink(named: name), .dumpQdiscs(ifindex: 0, interface: name)])
-    } catch  where error.errno == ENODEV {
+    } catch  where error.errno == Errno.operationNotSupportedByDevice {
       return nil
     }
     guard let link = replies[0].lazy.compactMap({ LinkRecord(message: $0) }).first(where: { $0.name == name })

@@ -2,6 +2,7 @@ import CLinux
 import FaultModel
 import Glibc
 import Logging
+import SystemPackage
 
 /// faultline's tree on one interface as the kernel dumps it.
 struct TreeState {
@@ -95,7 +96,7 @@ extension NetemKernel {
         throw KernelError.system(
           "reshaping the fault on \(target): the root qdisc is \(root?.summary ?? "none"), not faultline's "
             + "targeted-fault tree (prio \(formatHandle(ShapedTree.rootHandle))); apply a targeted fault first",
-          errno: ENOENT)
+          errno: .noSuchFileOrDirectory)
       }
       let old = try socket.filters(ifindex: ifindex, interface: interface)
       do {
@@ -208,7 +209,7 @@ extension NetemKernel {
         if !inPlace {
           do {
             try socket.deleteRoot(ifindex: ifindex, interface: interface, handle: handle)
-          } catch  where error.errno == ENOENT {}
+          } catch  where error.errno == Errno.noSuchFileOrDirectory {}
         }
       }
       guard let root = previous else { return }
@@ -264,7 +265,7 @@ extension NetemKernel {
       try socket.replaceQdisc(
         ifindex: ifindex, interface: interface, kind: "netem", handle: ShapedTree.netemHandle,
         parent: ShapedTree.faultClass, options: options)
-    } catch  where error.errno == ENOENT && isUnknownKind(socket.kernelMessage) {
+    } catch  where error.errno == Errno.noSuchFileOrDirectory && isUnknownKind(socket.kernelMessage) {
       throw KernelError.netemUnavailable(kernelMessage: socket.kernelMessage)
     }
     let current = before.root?.isShapedRoot == true ? before.filters : []
@@ -291,7 +292,7 @@ extension NetemKernel {
       for (filter, result) in zip(next, results) where result == nil {
         try? socket.deleteFilters(ifindex: ifindex, interface: interface, pref: filter.pref)
       }
-      if failure.error.errno == ENOENT && isUnknownKind(failure.kernelMessage) {
+      if failure.error.errno == Errno.noSuchFileOrDirectory && isUnknownKind(failure.kernelMessage) {
         throw KernelError.moduleUnavailable("cls_flower", kernelMessage: failure.kernelMessage)
       }
       throw failure.error
@@ -399,7 +400,7 @@ extension NetemKernel {
   ) throws(KernelError) {
     do {
       try body()
-    } catch  where error.errno == ENOENT && isUnknownKind(socket.kernelMessage) {
+    } catch  where error.errno == Errno.noSuchFileOrDirectory && isUnknownKind(socket.kernelMessage) {
       throw KernelError.moduleUnavailable(module, kernelMessage: socket.kernelMessage)
     }
   }

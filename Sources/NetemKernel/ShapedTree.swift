@@ -1,6 +1,7 @@
 import CLinux
 import FaultModel
 import Glibc
+import SystemPackage
 
 /// faultline's targeted-fault tree on one interface, in kernel terms:
 ///
@@ -346,7 +347,7 @@ extension NetlinkSocket {
         "RTM_DELTFILTER pref \(pref) on \(interface)", type: Int32(RTM_DELTFILTER), flags: 0,
         header: tcmsg(ifindex: ifindex, parent: ShapedTree.rootHandle, info: UInt32(pref) << 16),
         attributes: [])
-    } catch  where error.errno == ENOENT {
+    } catch  where error.errno == Errno.noSuchFileOrDirectory {
       return
     }
   }

@@ -4,6 +4,7 @@ import FaultModel
 import Foundation
 import NetemKernel
 import Testing
+import SystemPackage
 
 /// Crashes, drift, failures and races: nothing applied is ever left behind or untracked.
 @Suite struct AgentRecoveryTests {
@@ -99,7 +100,7 @@ import Testing
 
   @Test func aFailedRevertIsRetriedUntilItSucceeds() async throws {
     let harness = try AgentHarness(profiles: ["a.yaml": profileYAML("stubborn", duration: "5s")])
-    harness.kernel.fail(.revert, times: 2, with: .system("RTM_DELQDISC", errno: ENOBUFS))
+    harness.kernel.fail(.revert, times: 2, with: .system("RTM_DELQDISC", errno: .noBufferSpace))
     try await harness.run { h in
       await h.settle()
       await h.advance(by: .seconds(5))
@@ -168,7 +169,7 @@ import Testing
 
   @Test func anUnscheduledProfileWhoseFirstApplyFailsIsNotDeadForever() async throws {
     let harness = try AgentHarness(profiles: ["a.yaml": profileYAML("second-chance")])
-    harness.kernel.fail(.apply, times: 1, with: .system("RTM_NEWQDISC", errno: EBUSY))
+    harness.kernel.fail(.apply, times: 1, with: .system("RTM_NEWQDISC", errno: .resourceBusy))
     try await harness.run { h in
       await h.settle()
       #expect(h.netem() == nil)

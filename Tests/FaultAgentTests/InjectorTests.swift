@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NetemKernel
 import Testing
+import SystemPackage
 
 /// The journal around every kernel change, namespaces held by inode, and owners respected.
 @Suite struct InjectorTests {
@@ -91,7 +92,7 @@ import Testing
   @Test func aRevertThatFailsKeepsTheEntry() async throws {
     let active = try await injector.inject(
       Experiment(name: "cli", target: FaultTarget(), fault: delayFault(.milliseconds(5))))
-    kernel.fail(.revert, with: .system("opening /proc/42/ns/net", errno: EMFILE))
+    kernel.fail(.revert, with: .system("opening /proc/42/ns/net", errno: .tooManyOpenFiles))
     await #expect(throws: KernelError.self) { try await injector.revert(active.entry, reason: .manual) }
     #expect(
       journal.entries().map(\.id) == [active.experiment.id], "the fault may still be on: keep its record")

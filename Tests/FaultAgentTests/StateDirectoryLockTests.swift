@@ -1,6 +1,7 @@
 import FaultAgent
 import Foundation
 import Testing
+import SystemPackage
 
 /// A fresh temporary directory path (not created), removed after `body`.
 private func withTemporaryPath<T>(_ body: (String) throws -> T) throws -> T {
@@ -77,7 +78,7 @@ struct StateDirectoryLockTests {
       }
       #expect(error?.kind == .unavailable)
       #expect(error?.holderPID == nil)
-      #expect(error?.errno == ENOTDIR)
+      #expect(error?.errno == .notDirectory)
       #expect(error?.exitCode == 1)
       #expect(
         error?.description
@@ -97,7 +98,7 @@ struct StateDirectoryLockTests {
         try StateDirectoryLock.acquire(directory: directory)
       }
       #expect(error?.kind == .unavailable)
-      #expect(error?.errno == ELOOP)
+      #expect(error?.errno == .tooManySymbolicLinkLevels)
       #expect(error?.description.contains("is a symbolic link") == true)
       #expect(try String(contentsOfFile: "\(directory)/other", encoding: .utf8) == "keep\n")
     }

@@ -1,6 +1,7 @@
 import FaultModel
 import Foundation
 import Glibc
+import SystemPackage
 import Testing
 
 @testable import NetemKernel
@@ -8,23 +9,23 @@ import Testing
 /// How a namespace is told apart from the path that names it: errno meanings, the changed-namespace
 /// error, and finding a path by inode. No privileges needed.
 @Suite struct NamespaceIdentityTests {
-  @Test(arguments: [ENOENT, ESRCH])
-  func onlyAMissingFileOrProcessMeansTheNamespaceIsGone(code: Int32) {
+  @Test(arguments: [Errno.noSuchFileOrDirectory, .noSuchProcess])
+  func onlyAMissingFileOrProcessMeansTheNamespaceIsGone(code: Errno) {
     let error = NamespaceThread.openError(path: "/proc/42/ns/net", errno: code)
     #expect(error.kind == .namespaceNotFound)
     #expect(error.errno == code)
     #expect(error.exitCode == 4)
   }
 
-  @Test(arguments: [EACCES, EPERM])
-  func aRefusedOpenAsksForCapSysPtrace(code: Int32) {
+  @Test(arguments: [Errno.permissionDenied, .notPermitted])
+  func aRefusedOpenAsksForCapSysPtrace(code: Errno) {
     let error = NamespaceThread.openError(path: "/proc/42/ns/net", errno: code)
     #expect(error.kind == .missingCapability)
     #expect(error.description.contains("CAP_SYS_PTRACE"))
   }
 
-  @Test(arguments: [EMFILE, ENFILE, ENOMEM, EIO])
-  func runningOutOfDescriptorsOrMemoryIsASystemFailureNotAGoneNamespace(code: Int32) {
+  @Test(arguments: [Errno.tooManyOpenFiles, .tooManyOpenFilesInSystem, .noMemory, .ioError])
+  func runningOutOfDescriptorsOrMemoryIsASystemFailureNotAGoneNamespace(code: Errno) {
     let error = NamespaceThread.openError(path: "/proc/42/ns/net", errno: code)
     #expect(error.kind == .system)
     #expect(error.errno == code)

@@ -2,6 +2,7 @@ import FaultModel
 import Foundation
 import Glibc
 import Testing
+import SystemPackage
 
 @testable import NetemKernel
 
@@ -83,7 +84,7 @@ extension RealKernel {
       // The pod goes away. Its namespace (and the veth end in it) must go too: the agent's next
       // operation there finds the path gone and lets the socket go.
       ns.delete()
-      await #expect(throws: KernelError.namespaceNotFound(ns.path, errno: ENOENT)) {
+      await #expect(throws: KernelError.namespaceNotFound(ns.path, errno: .noSuchFileOrDirectory)) {
         _ = try await kernel.revert(ns.target("vx"), expectedInode: inode)
       }
       #expect(!NetlinkSessions.shared.isKept(inode: inode))
