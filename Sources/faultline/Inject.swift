@@ -80,6 +80,7 @@ struct Inject: AsyncParsableCommand {
   @Option(name: .customLong("state-dir"), help: "Journal directory.") var stateDir: String = Journal
     .defaultDirectory
   @OptionGroup var annotationOptions: AnnotationOptions
+  @OptionGroup(title: "Telemetry") var telemetryOptions: TelemetryOptions
 
   /// The fault the flags describe, validated.
   func fault() throws -> NetemFault {
@@ -106,6 +107,7 @@ struct Inject: AsyncParsableCommand {
 
   mutating func run() async throws {
     try annotationOptions.checkCompatKey()
+    let telemetryConfiguration = try telemetryOptions.configuration()
     let fault = try fault()
     let traffic = try trafficOptions.selector()
     var holdFor: Duration?
@@ -126,7 +128,7 @@ struct Inject: AsyncParsableCommand {
       return
     }
     let logger = makeLogger()
-    let telemetry = try makeTelemetry(logger: logger)
+    let telemetry = try makeTelemetry(logger: logger, configuration: telemetryConfiguration)
     let windows = FaultWindows(
       injector: Injector(
         kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir, logger: logger),

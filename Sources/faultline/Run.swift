@@ -100,8 +100,8 @@ struct Run: AsyncParsableCommand {
         message: "profile\(plural(podProfiles.count)) \(podProfiles.sorted().joined(separator: ", ")) "
           + "target\(podProfiles.count == 1 ? "s" : "") pods: set --node-name or NODE_NAME", code: 2)
     }
-    let telemetry = try makeTelemetry(logger: logger)
     let metrics = AgentMetrics()
+    let telemetry = try makeTelemetry(logger: logger, onSpansDropped: metrics.recordSpansDropped)
     let configuration = AgentConfiguration(
       maxDuration: cap, resyncInterval: resync, protectedPrefixes: protected)
     guard let api, let node = kube.nodeName else {
