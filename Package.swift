@@ -65,6 +65,7 @@ let package = Package(
     .target(
       name: "FaultTelemetry",
       dependencies: [
+        "FaultModel",
         .product(name: "OTel", package: "swift-otel"),
         .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "Logging", package: "swift-log"),

@@ -17,6 +17,7 @@ import Synchronization
 /// | `faultline_faults_pending{kind="apply"\|"revert"}` | gauge | ``setPending(applies:reverts:)`` |
 /// | `faultline_drifts_total{kind="…"}` | counter | ``recordDrift(kind:)`` |
 /// | `faultline_journal_entries_quarantined_total` | counter | ``recordJournalQuarantine()`` |
+/// | `faultline_spans_dropped_total` | counter | ``recordSpansDropped(_:)`` |
 public final class AgentMetrics: Sendable {
   /// The default upper bounds of the apply-latency buckets, in seconds: 100 µs to 1 s.
   ///
@@ -64,6 +65,8 @@ public final class AgentMetrics: Sendable {
     public var drifts: [String: UInt64]
     /// Journal files moved aside into `quarantine/` because they were not valid entries.
     public var journalQuarantined: UInt64
+    /// Spans the OTLP exporter gave up on.
+    public var spansDropped: UInt64
   }
 
   private struct State {
@@ -82,6 +85,7 @@ public final class AgentMetrics: Sendable {
     var pendingReverts: [String] = []
     var drifts: [String: UInt64] = [:]
     var journalQuarantined: UInt64 = 0
+    var spansDropped: UInt64 = 0
   }
 
   private let bounds: [Double]
@@ -189,6 +193,13 @@ public final class AgentMetrics: Sendable {
     state.withLock { $0.journalQuarantined &+= 1 }
   }
 
+  /// Counts spans the OTLP exporter gave up on (the telemetry layer reports each loss: a failed
+  /// export, a full queue, a shutdown flush cut short). Negative counts are ignored.
+  public func recordSpansDropped(_ count: Int) {
+    guard count > 0 else { return }
+    state.withLock { $0.spansDropped &+= UInt64(count) }
+  }
+
   /// A consistent copy of every value.
   public func snapshot() -> Snapshot {
     let bounds = self.bounds
@@ -206,7 +217,7 @@ public final class AgentMetrics: Sendable {
         bucketBounds: bounds, bucketCounts: cumulative, applyCount: state.applyCount,
         applySeconds: state.applySeconds, pendingApplies: state.pendingApplies,
         pendingReverts: state.pendingReverts, drifts: state.drifts,
-        journalQuarantined: state.journalQuarantined)
+        journalQuarantined: state.journalQuarantined, spansDropped: state.spansDropped)
     }
   }
 
@@ -266,6 +277,12 @@ public final class AgentMetrics: Sendable {
       &out, "faultline_journal_entries_quarantined_total", "counter",
       "Journal files that were not valid entries, moved into the state directory's quarantine/.")
     sample(&out, "faultline_journal_entries_quarantined_total", [], Double(s.journalQuarantined))
+
+    family(
+      &out, "faultline_spans_dropped_total", "counter",
+      "Spans the OTLP exporter gave up on: an export that failed after its retries, a full queue, or a "
+        + "shutdown flush cut short.")
+    sample(&out, "faultline_spans_dropped_total", [], Double(s.spansDropped))
     return out
   }
 

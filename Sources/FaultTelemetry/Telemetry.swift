@@ -9,11 +9,14 @@ import Tracing
 /// `TRACEPARENT`/`TRACESTATE` carry.
 ///
 /// Export is batched and asynchronous: a span ends in a bounded in-memory queue and a background
-/// service ships it, so a slow or dead collector never delays or fails an injection (a full queue
-/// drops spans, and swift-otel logs how many; one export waits at most `OTEL_EXPORTER_OTLP_TIMEOUT`,
-/// default here 1 s). On shutdown the queue is flushed for at most
-/// `OTEL_BSP_EXPORT_TIMEOUT` (default here 2 s, not the SDK's 30 s, so a dead collector cannot hold
-/// up `faultline inject` or a pod's termination).
+/// service ships it, so a slow or dead collector never delays or fails an injection. The exports
+/// keep the OTLP defaults: each waits up to `OTEL_EXPORTER_OTLP_TIMEOUT` (10 s), and within it
+/// swift-otel keeps trying to connect and retries the transient failures with backoff (gRPC
+/// `UNAVAILABLE`, `DEADLINE_EXCEEDED`… from the collector; HTTP 429, 502, 503, 504), so a collector
+/// slow to connect or to answer still gets every span. What a one-shot command waits for at exit is bounded separately, by
+/// ``TelemetryConfiguration/exitFlushTimeout`` (see ``whileExporting(logger:_:)``). Spans the
+/// exporter gives up on (a failed export, a full queue, a flush cut short) are counted in
+/// ``droppedSpans`` and each loss is a warning with the count.
 ///
 /// Tracing is on when an OTLP endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT` or
 /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) or `OTEL_TRACES_EXPORTER` names an exporter, and off when
@@ -28,10 +31,15 @@ public struct Telemetry: Sendable {
   public let parent: ServiceContext
   /// Why tracing is off, or nil when it is on.
   public let disabledReason: String?
+  /// faultline's own settings (the exit-flush bound).
+  public let configuration: TelemetryConfiguration
+  /// The spans the exporter gave up on so far.
+  public let droppedSpans: DroppedSpanCounter
 
   /// Tracing switched off: no spans, no exporter.
   public static let disabled = Telemetry(
-    tracer: NoOpTracer(), service: nil, parent: .topLevel, disabledReason: "disabled")
+    tracer: NoOpTracer(), service: nil, parent: .topLevel, disabledReason: "disabled",
+    configuration: TelemetryConfiguration(), droppedSpans: DroppedSpanCounter())
 
   /// Builds the backend from the process's environment.
   ///
@@ -39,13 +47,24 @@ public struct Telemetry: Sendable {
   /// `service.version`, `host.name`, and `k8s.pod.name`, `k8s.namespace.name`, `k8s.pod.uid`,
   /// `k8s.node.name` from the Downward API variables `POD_NAME`, `POD_NAMESPACE`, `POD_UID`,
   /// `NODE_NAME` when set; `OTEL_RESOURCE_ATTRIBUTES` overrides any of them.
+  ///
+  /// - Parameters:
+  ///   - configuration: faultline's own settings (the OTLP ones come from `OTEL_*`).
+  ///   - logger: where swift-otel's diagnostics go, the dropped-span warnings among them.
+  ///   - onSpansDropped: called with the number of spans of each loss (e.g. to count them in a metric).
   /// - Throws: ``TelemetryError`` for a configuration swift-otel rejects (e.g. a bad protocol).
-  public static func bootstrap(serviceVersion: String, logger: Logger) throws -> Telemetry {
+  public static func bootstrap(
+    serviceVersion: String, configuration settings: TelemetryConfiguration = TelemetryConfiguration(),
+    logger: Logger, onSpansDropped: @escaping @Sendable (Int) -> Void = { _ in }
+  ) throws -> Telemetry {
     // swift-otel reads the OTEL_* variables from the process environment itself.
     let environment = ProcessInfo.processInfo.environment
+    let dropped = DroppedSpanCounter(onDrop: onSpansDropped)
     if let reason = disabledReason(environment) {
       return Telemetry(
-        tracer: NoOpTracer(), service: nil, parent: .topLevel, disabledReason: reason)
+        tracer: NoOpTracer(), service: nil, parent: .topLevel, disabledReason: reason,
+        configuration: settings,
+        droppedSpans: dropped)
     }
     for key in ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] {
       if let value = environment[key], !["grpc", "http/protobuf", "http/json"].contains(value) {
@@ -59,10 +78,12 @@ public struct Telemetry: Sendable {
       serviceVersion: serviceVersion, environment: environment)
     configuration.metrics.enabled = false
     configuration.logs.enabled = false
-    configuration.traces.batchSpanProcessor.exportTimeout = .seconds(2)
+    // Ship spans twice a second (the SDK waits 5 s), so the spans of a long `inject` reach the
+    // collector while it holds the fault. The export timeouts stay the spec's (10 s per export,
+    // 30 s per batch): cutting them short lost the first batch to a collector slow to connect.
     configuration.traces.batchSpanProcessor.scheduleDelay = .milliseconds(500)
-    configuration.traces.otlpExporter.timeout = .seconds(1)
-    var diagnostics = logger
+    let handler = DroppedSpanLogHandler(wrapping: logger.handler, counter: dropped)
+    var diagnostics = Logger(label: logger.label, factory: { _ in handler })
     diagnostics[metadataKey: "component"] = "otel"
     configuration.diagnosticLogger = .custom(diagnostics)
     configuration.diagnosticLogLevel = .warning
@@ -75,7 +96,8 @@ public struct Telemetry: Sendable {
     }
     return Telemetry(
       tracer: backend.factory, service: backend.service,
-      parent: parentContext(environment, tracer: backend.factory), disabledReason: nil)
+      parent: parentContext(environment, tracer: backend.factory), disabledReason: nil,
+      configuration: settings, droppedSpans: dropped)
   }
 
   /// Why tracing is off for `environment`, or nil when it is on.
@@ -119,25 +141,47 @@ public struct Telemetry: Sendable {
 }
 
 extension Telemetry {
-  /// Runs `body` while the span exporter runs, then flushes the spans (bounded by
-  /// `OTEL_BSP_EXPORT_TIMEOUT`, default 2 s) and returns the body's result or rethrows its error.
-  /// For one-shot commands; a daemon puts ``service`` in its own `ServiceGroup` instead.
+  /// Runs `body` while the span exporter runs, then flushes the spans and returns the body's result
+  /// or rethrows its error. For one-shot commands; a daemon puts ``service`` in its own
+  /// `ServiceGroup` instead.
+  ///
+  /// The flush waits at most ``TelemetryConfiguration/exitFlushTimeout`` after the body ends; then
+  /// the exporter is cancelled and what it had not delivered is dropped and counted. That bound is
+  /// what keeps a dead collector from holding up the command. When spans were dropped, one more
+  /// warning at exit gives the total (and the setting to raise when the bound cut the flush short).
   public func whileExporting<T: Sendable>(
     logger: Logger, _ body: @escaping @Sendable () async throws -> T
   ) async throws -> T {
     guard let exporter = service else { return try await body() }
     let outcome = OutcomeBox<T>()
     let work = BodyService { await outcome.set(await Result(catching: body)) }
-    // Services stop in reverse order: the body first, then the exporter (which flushes).
-    let group = ServiceGroup(
-      configuration: ServiceGroupConfiguration(
-        services: [
-          .init(service: exporter),
-          .init(service: work, successTerminationBehavior: .gracefullyShutdownGroup),
-        ],
-        logger: logger))
-    try await group.run()
-    guard let result = await outcome.result else { throw CancellationError() }
+    // Services stop in reverse order: the body first, then the exporter (which flushes). An exporter
+    // that stops or fails on its own must not cut the body short.
+    var group = ServiceGroupConfiguration(
+      services: [
+        .init(service: exporter, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore),
+        .init(service: work, successTerminationBehavior: .gracefullyShutdownGroup),
+      ],
+      logger: logger)
+    let bound = configuration.exitFlushTimeout
+    group.maximumGracefulShutdownDuration = bound
+    try await ServiceGroup(configuration: group).run()
+    guard let (result, ended) = await outcome.value else { throw CancellationError() }
+    let dropped = droppedSpans.count
+    if dropped > 0 {
+      let flush = ContinuousClock.now - ended
+      var metadata: Logger.Metadata = ["spans_dropped_total": "\(dropped)"]
+      if flush >= bound {
+        metadata["exit_flush_timeout"] = "\(bound)"
+        let raise =
+          "--\(TelemetryConfiguration.exitFlushTimeoutFlag) or \(TelemetryConfiguration.exitFlushTimeoutVariable)"
+        logger.warning(
+          "spans dropped: the exit flush stopped waiting for the collector; raise \(raise) to wait longer",
+          metadata: metadata)
+      } else {
+        logger.warning("spans dropped: not every span reached the collector", metadata: metadata)
+      }
+    }
     return try result.get()
   }
 }
@@ -148,9 +192,10 @@ private struct BodyService: Service {
   func run() async throws { await body() }
 }
 
+/// The body's result and when it ended (the exit flush starts then).
 private actor OutcomeBox<T: Sendable> {
-  var result: Result<T, any Error>?
-  func set(_ value: Result<T, any Error>) { result = value }
+  var value: (Result<T, any Error>, ContinuousClock.Instant)?
+  func set(_ result: Result<T, any Error>) { value = (result, .now) }
 }
 
 extension Result where Failure == any Error {
@@ -159,8 +204,8 @@ extension Result where Failure == any Error {
   }
 }
 
-/// A tracing configuration swift-otel refused.
-public struct TelemetryError: Error, CustomStringConvertible {
+/// A tracing configuration faultline or swift-otel refused.
+public struct TelemetryError: Error, Hashable, Sendable, CustomStringConvertible {
   /// What is wrong.
   public let message: String
   /// The message.

@@ -106,6 +106,7 @@ struct Inject: AsyncParsableCommand {
   @Option(name: .customLong("state-dir"), help: "Journal directory.") var stateDir: String = Journal
     .defaultDirectory
   @OptionGroup var annotationOptions: AnnotationOptions
+  @OptionGroup(title: "Telemetry") var telemetryOptions: TelemetryOptions
 
   /// The fault the flags describe, checked as a whole (each value was checked as it was parsed).
   func fault() throws -> NetemFault {
@@ -137,6 +138,7 @@ struct Inject: AsyncParsableCommand {
 
   mutating func run() async throws {
     try annotationOptions.checkCompatKey()
+    let telemetryConfiguration = try telemetryOptions.configuration()
     let fault = try fault()
     let traffic = try trafficOptions.selector()
     let holdFor = duration
@@ -151,7 +153,7 @@ struct Inject: AsyncParsableCommand {
       return
     }
     let logger = makeLogger()
-    let telemetry = try makeTelemetry(logger: logger)
+    let telemetry = try makeTelemetry(logger: logger, configuration: telemetryConfiguration)
     let windows = FaultWindows(
       injector: Injector(
         kernel: NetemKernel(logger: logger), journal: Journal(directory: stateDir, logger: logger),

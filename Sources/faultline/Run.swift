@@ -102,8 +102,8 @@ struct Run: AsyncParsableCommand {
           + "target\(podProfiles.count == 1 ? "s" : "") pods: set --node-name or NODE_NAME",
         code: CLIError.badInput)
     }
-    let telemetry = try makeTelemetry(logger: logger)
     let metrics = AgentMetrics()
+    let telemetry = try makeTelemetry(logger: logger, onSpansDropped: metrics.recordSpansDropped)
     let configuration = AgentConfiguration(
       maxDuration: maxDuration, resyncInterval: resyncInterval, protectedPrefixes: protected)
     guard let api, let node = kube.nodeName else {

@@ -84,9 +84,15 @@ func exitOnError<T>(_ body: () async throws -> T) async throws -> T {
 }
 
 /// Sets up OTLP tracing from the `OTEL_*` environment; a bad configuration is a clear error (exit 2).
-func makeTelemetry(logger: Logger) throws -> Telemetry {
+/// `onSpansDropped` hears of every span the exporter gives up on (the daemon counts them in a metric).
+func makeTelemetry(
+  logger: Logger, configuration: TelemetryConfiguration = TelemetryConfiguration(),
+  onSpansDropped: @escaping @Sendable (Int) -> Void = { _ in }
+) throws -> Telemetry {
   do {
-    let telemetry = try Telemetry.bootstrap(serviceVersion: faultlineVersion, logger: logger)
+    let telemetry = try Telemetry.bootstrap(
+      serviceVersion: faultlineVersion, configuration: configuration, logger: logger,
+      onSpansDropped: onSpansDropped)
     if let reason = telemetry.disabledReason {
       logger.debug("tracing off", metadata: ["reason": "\(reason)"])
     }

@@ -160,6 +160,18 @@ func wellFormednessProblems(_ text: PrometheusText) -> [String] {
     #expect(text.value("faultline_ready") == 0)
   }
 
+  @Test func droppedSpansAreCountedFromZero() throws {
+    let metrics = AgentMetrics()
+    #expect(try PrometheusText(metrics.prometheusText()).value("faultline_spans_dropped_total") == 0)
+    metrics.recordSpansDropped(3)
+    metrics.recordSpansDropped(1)
+    metrics.recordSpansDropped(-2)
+    let text = try PrometheusText(metrics.prometheusText())
+    #expect(wellFormednessProblems(text) == [])
+    #expect(text.types["faultline_spans_dropped_total"] == "counter")
+    #expect(text.value("faultline_spans_dropped_total") == 4)
+  }
+
   @Test func concurrentRecordingLosesNothing() async throws {
     let metrics = AgentMetrics()
     await withTaskGroup(of: Void.self) { group in

@@ -70,18 +70,21 @@ func withEnvironment<T>(_ variables: [String: String], _ body: () async throws -
     return url.path
   }()
 
-  /// Runs the receiver, hands `body` the exporter environment, returns the spans received.
-  private func withReceiver(
-    protocol name: String, expecting count: Int, _ body: ([String: String]) async throws -> Void
+  /// Runs the receiver (with `arguments` added), hands `body` the exporter environment, returns the
+  /// spans received once `count` have arrived (or after 10 s).
+  func withReceiver(
+    protocol name: String, arguments: [String] = [], expecting count: Int,
+    _ body: ([String: String]) async throws -> Void
   ) async throws -> [[String: Any]] {
     let directory = NSTemporaryDirectory() + "fl-otlp-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let receiver = Process()
     receiver.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    receiver.arguments = [
-      "python3", "\(Self.repoRoot)/scripts/peers/otlp_receiver.py", "--grpc-port", "0", "--http-port", "0",
-      "--out", directory + "/spans.jsonl", "--ready-file", directory + "/ready.json",
-    ]
+    receiver.arguments =
+      [
+        "python3", "\(Self.repoRoot)/scripts/peers/otlp_receiver.py", "--grpc-port", "0", "--http-port", "0",
+        "--out", directory + "/spans.jsonl", "--ready-file", directory + "/ready.json",
+      ] + arguments
     receiver.standardOutput = FileHandle.nullDevice
     try receiver.run()
     defer {
@@ -101,8 +104,8 @@ func withEnvironment<T>(_ variables: [String: String], _ body: () async throws -
       "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(port)", "OTEL_EXPORTER_OTLP_PROTOCOL": name,
     ])
     var spans: [[String: Any]] = []
-    for _ in 0..<100 where spans.count < count {
-      try await Task.sleep(for: .milliseconds(100))
+    for attempt in 0..<100 where attempt == 0 || spans.count < count {
+      if attempt > 0 { try await Task.sleep(for: .milliseconds(100)) }
       let text = (try? String(contentsOfFile: directory + "/spans.jsonl", encoding: .utf8)) ?? ""
       spans = text.split(separator: "\n").compactMap {
         try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]

@@ -5,7 +5,8 @@ Built on the official protocol definitions (``opentelemetry-proto``) with
 ``grpcio`` and ``protobuf``::
 
     python3 scripts/peers/otlp_receiver.py --grpc-port 0 --http-port 0 \\
-        --out spans.jsonl [--ready-file ready.json] [--print] [--all-headers]
+        --out spans.jsonl [--ready-file ready.json] [--print] [--all-headers] \\
+        [--first-rpc-delay SECONDS]
 
 * gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``
   (gzip/deflate request compression is handled by gRPC itself).
@@ -46,6 +47,14 @@ strings "NaN"/"Infinity"/"-Infinity"), bool, list (array values), object
 ``--all-headers``), keys lower-cased, repeated values joined with ", ".
 
 ``--print`` also pretty-prints each span on stdout (after the ports line).
+
+``--first-rpc-delay SECONDS`` plays a collector that is slow to answer: the
+first export request (gRPC or HTTP, whichever comes first) is read at once
+but answered only after SECONDS; later requests are answered at once.  Its
+spans are recorded only if the client still waits for the answer then (a
+gRPC client past its deadline, or an HTTP client that closed the connection,
+has given up on them, so they were not delivered).
+
 SIGTERM and SIGINT stop both servers and exit with status 0.
 """
 
@@ -58,10 +67,13 @@ import json
 import logging
 import math
 import os
+import select
 import signal
+import socket
 import sys
 import tempfile
 import threading
+import time
 import zlib
 from concurrent import futures
 from http import HTTPStatus
@@ -278,6 +290,22 @@ class SpanSink:
         return len(records)
 
 
+class FirstExportDelay:
+    """How long to hold back each answer: ``seconds`` for the first export request, 0 after."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._lock = threading.Lock()
+        self._taken = seconds <= 0
+
+    def take(self) -> float:
+        with self._lock:
+            if self._taken:
+                return 0.0
+            self._taken = True
+            return self._seconds
+
+
 # ---------------------------------------------------------------------------
 # gRPC
 # ---------------------------------------------------------------------------
@@ -286,13 +314,23 @@ class SpanSink:
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     """``opentelemetry.proto.collector.trace.v1.TraceService``."""
 
-    def __init__(self, sink: SpanSink, all_headers: bool) -> None:
+    def __init__(self, sink: SpanSink, all_headers: bool, delay: FirstExportDelay) -> None:
         self._sink = sink
         self._all_headers = all_headers
+        self._delay = delay
 
     def Export(  # noqa: N802 - name fixed by the service definition
         self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> ExportTraceServiceResponse:
+        delay = self._delay.take()
+        if delay:
+            # Wakes early when the RPC ends: the client's deadline or cancellation, or our shutdown.
+            ended = threading.Event()
+            context.add_callback(ended.set)
+            ended.wait(delay)
+            if not context.is_active():
+                _log.debug("gRPC: the client gave up on the delayed export; its spans are not recorded")
+                return ExportTraceServiceResponse()
         headers = select_headers(
             ((m.key, m.value) for m in context.invocation_metadata()), self._all_headers
         )
@@ -304,7 +342,9 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         return ExportTraceServiceResponse()
 
 
-def start_grpc(sink: SpanSink, port: int, all_headers: bool) -> Tuple[grpc.Server, int]:
+def start_grpc(
+    sink: SpanSink, port: int, all_headers: bool, delay: FirstExportDelay
+) -> Tuple[grpc.Server, int]:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="otlp-grpc"),
         options=[
@@ -313,7 +353,7 @@ def start_grpc(sink: SpanSink, port: int, all_headers: bool) -> Tuple[grpc.Serve
             ("grpc.so_reuseport", 0),
         ],
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(sink, all_headers), server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(sink, all_headers, delay), server)
     try:
         bound = server.add_insecure_port(f"{HOST}:{port}")
     except RuntimeError as exc:
@@ -425,9 +465,10 @@ def decode_body(body: bytes, content_encoding: str) -> bytes:
 class OTLPHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, sink: SpanSink, all_headers: bool) -> None:
+    def __init__(self, port: int, sink: SpanSink, all_headers: bool, delay: FirstExportDelay) -> None:
         self.sink = sink
         self.all_headers = all_headers
+        self.delay = delay
         super().__init__((HOST, port), OTLPHTTPHandler)
 
 
@@ -462,6 +503,13 @@ class OTLPHTTPHandler(BaseHTTPRequestHandler):
                     raise RequestError(
                         HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"invalid protobuf: {exc}"
                     ) from None
+            delay = self.server.delay.take()
+            if delay:
+                time.sleep(delay)
+                if self._client_gone():
+                    _log.debug("HTTP: the client gave up on the delayed export; its spans are not recorded")
+                    self.close_connection = True
+                    return
             headers = select_headers(self.headers.items(), self.server.all_headers)
             try:
                 self.server.sink.record("http", request, headers)
@@ -486,6 +534,14 @@ class OTLPHTTPHandler(BaseHTTPRequestHandler):
         self.close_connection = True  # any request body is left unread
         error = RequestError(HTTPStatus.METHOD_NOT_ALLOWED, RPC_UNIMPLEMENTED, f"{self.command} not allowed")
         self._reply_error(error, False, extra_headers=[("Allow", "POST")])
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed the connection (readable at end of file) while we waited."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _content_type(self) -> str:
         return self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
@@ -559,8 +615,10 @@ class OTLPHTTPHandler(BaseHTTPRequestHandler):
         _log.debug("http %s - %s", self.address_string(), format % args)
 
 
-def start_http(sink: SpanSink, port: int, all_headers: bool) -> Tuple[OTLPHTTPServer, threading.Thread, int]:
-    server = OTLPHTTPServer(port, sink, all_headers)
+def start_http(
+    sink: SpanSink, port: int, all_headers: bool, delay: FirstExportDelay
+) -> Tuple[OTLPHTTPServer, threading.Thread, int]:
+    server = OTLPHTTPServer(port, sink, all_headers, delay)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="otlp-http", daemon=True
     )
@@ -596,8 +654,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--ready-file", help="write the ports JSON here once listening")
     parser.add_argument("--print", action="store_true", help="pretty-print each span to stdout")
     parser.add_argument("--all-headers", action="store_true", help="record every request header/metadata")
+    parser.add_argument(
+        "--first-rpc-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="answer the first export request only after SECONDS (a collector slow to answer)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging to stderr")
     args = parser.parse_args(argv)
+    if not (args.first_rpc_delay >= 0 and math.isfinite(args.first_rpc_delay)):
+        parser.error("--first-rpc-delay must be a number of seconds >= 0")
     for name in ("grpc_port", "http_port"):
         if not 0 <= getattr(args, name) <= 65535:
             parser.error(f"--{name.replace('_', '-')} must be in 0..65535")
@@ -622,12 +689,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     out = open(args.out, "a", encoding="utf-8") if args.out else None  # noqa: SIM115 - closed below
     sink = SpanSink(out, sys.stdout if args.print else None)
+    delay = FirstExportDelay(args.first_rpc_delay)
     grpc_server: Optional[grpc.Server] = None
     http_server: Optional[OTLPHTTPServer] = None
     try:
         try:
-            grpc_server, grpc_port = start_grpc(sink, args.grpc_port, args.all_headers)
-            http_server, http_thread, http_port = start_http(sink, args.http_port, args.all_headers)
+            grpc_server, grpc_port = start_grpc(sink, args.grpc_port, args.all_headers, delay)
+            http_server, http_thread, http_port = start_http(sink, args.http_port, args.all_headers, delay)
         except OSError as exc:
             sys.stderr.write(f"otlp_receiver: {exc}\n")
             return 1

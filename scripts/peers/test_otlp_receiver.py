@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -382,6 +383,87 @@ def test_grpc_raw_stub_metadata(receiver: Receiver) -> None:
     assert record["protocol"] == "grpc"
     assert record["headers"]["x-run"] == "1, 2"
     assert "other" not in record["headers"]
+
+
+def _grpc_export(port: int, trace_id: bytes, name: str, timeout: float) -> float:
+    """Sends one span over gRPC; returns how long the answer took, in seconds."""
+    request = trace_service_pb2.ExportTraceServiceRequest.FromString(_protobuf_request(trace_id, name))
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        grpc.channel_ready_future(channel).result(timeout=10)
+        started = time.monotonic()
+        stub.Export(request, timeout=timeout)
+        return time.monotonic() - started
+
+
+def test_first_rpc_delay_holds_back_only_the_first_answer(tmp_path: Path) -> None:
+    running = Receiver(tmp_path, ["--first-rpc-delay", "1.5"])
+    try:
+        first = _grpc_export(running.grpc_port, b"\x21" * 16, "slow", timeout=10)
+        second = _grpc_export(running.grpc_port, b"\x22" * 16, "fast", timeout=10)
+        status, _, _ = _post(running.http_port, _protobuf_request(b"\x23" * 16, "http"), "application/x-protobuf")
+        assert status == 200
+        assert first >= 1.5, first
+        assert second < 1.0, second
+        assert {r["name"] for r in running.records(expected=3)} == {"slow", "fast", "http"}
+    finally:
+        code, _, stderr = running.stop()
+    assert code == 0, stderr
+
+
+def test_first_rpc_delay_spans_of_a_client_that_gave_up_are_not_recorded(tmp_path: Path) -> None:
+    running = Receiver(tmp_path, ["--first-rpc-delay", "2"])
+    try:
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as failure:
+            _grpc_export(running.grpc_port, b"\x24" * 16, "abandoned", timeout=0.5)
+        assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        _grpc_export(running.grpc_port, b"\x25" * 16, "delivered", timeout=10)
+        time.sleep(max(0.0, started + 3 - time.monotonic()))  # past the 2 s the answer was held back
+        assert [r["name"] for r in running.records(expected=1)] == ["delivered"]
+    finally:
+        code, _, stderr = running.stop()
+    assert code == 0, stderr
+
+
+def test_first_rpc_delay_does_not_hold_up_the_shutdown(tmp_path: Path) -> None:
+    running = Receiver(tmp_path, ["--first-rpc-delay", "60"])
+    waiting = threading.Thread(
+        target=lambda: pytest.raises(grpc.RpcError, _grpc_export, running.grpc_port, b"\x27" * 16, "held", 60),
+        daemon=True,
+    )
+    waiting.start()
+    time.sleep(1)  # the export is in the receiver's hands
+    started = time.monotonic()
+    code, _, stderr = running.stop()
+    assert code == 0, stderr
+    assert time.monotonic() - started < 10
+    waiting.join(10)
+    assert not waiting.is_alive()
+
+
+def test_first_rpc_delay_over_http(tmp_path: Path) -> None:
+    running = Receiver(tmp_path, ["--first-rpc-delay", "1.5"])
+    try:
+        started = time.monotonic()
+        status, _, _ = _post(running.http_port, _protobuf_request(b"\x26" * 16, "slow-http"), "application/x-protobuf")
+        elapsed = time.monotonic() - started
+        assert status == 200
+        assert elapsed >= 1.5, elapsed
+        assert [r["name"] for r in running.records(expected=1)] == ["slow-http"]
+    finally:
+        code, _, stderr = running.stop()
+    assert code == 0, stderr
+
+
+def test_first_rpc_delay_must_be_a_duration(tmp_path: Path) -> None:
+    for value in ("-1", "nan", "soon"):
+        result = subprocess.run(
+            [sys.executable, str(RECEIVER), "--first-rpc-delay", value, "--out", str(tmp_path / "x.jsonl")],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert result.returncode == 2, (value, result)
+        assert "--first-rpc-delay" in result.stderr
 
 
 def test_print_mode_and_sigint(tmp_path: Path) -> None:
