@@ -32,23 +32,19 @@ public struct TelemetryConfiguration: Sendable, Hashable {
 
   /// The settings from the flag's value when given, else from `environment`, else the defaults
   /// (an empty variable counts as unset).
-  /// - Throws: ``TelemetryError`` naming the flag or variable whose value is not a duration.
-  public init(exitFlushTimeout flag: String?, environment: [String: String]) throws(TelemetryError) {
+  /// - Throws: ``TelemetryError`` naming the variable whose value is not a duration (negative ones are
+  ///   not durations to faultline).
+  public init(exitFlushTimeout flag: Duration?, environment: [String: String]) throws(TelemetryError) {
     self.init()
-    let variable = Self.exitFlushTimeoutVariable
-    let given: (name: String, text: String)
     if let flag {
-      given = ("--\(Self.exitFlushTimeoutFlag)", flag)
-    } else if let text = environment[variable], !text.isEmpty {
-      given = (variable, text)
-    } else {
+      exitFlushTimeout = flag
       return
     }
-    do {
-      exitFlushTimeout = try parseGoDuration(given.text)
-    } catch {
+    let variable = Self.exitFlushTimeoutVariable
+    guard let text = environment[variable], !text.isEmpty else { return }
+    do { exitFlushTimeout = try parseGoDuration(text) } catch {
       throw TelemetryError(
-        message: "\(given.name): \(error.message) (it bounds how long faultline waits at exit for spans "
+        message: "\(variable): \(error.message) (it bounds how long faultline waits at exit for spans "
           + "to reach the collector)")
     }
   }

@@ -17,7 +17,7 @@ struct InvalidArgument: Error, CustomStringConvertible {
 /// protocol's `init?(argument:)` cannot say why a value is wrong, and "has no unit" or "outside
 /// 0–100%" is what a user needs to read.
 enum ArgumentValues {
-  /// A Go-style duration with a unit: `500ms`, `1.5s`, `1m30s`.
+  /// A Go-style duration with a unit, zero or more: `0s`, `500ms`, `1.5s`, `1m30s`.
   static func duration(_ text: String) throws -> Duration {
     do { return try parseGoDuration(text) } catch { throw InvalidArgument(error.description) }
   }

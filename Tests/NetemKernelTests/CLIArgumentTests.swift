@@ -34,6 +34,10 @@ import Testing
         "'0s' is invalid for '--duration <D>': must be greater than 0"
       ),
       (["inject", "--jitter", "10ms"], "jitter needs a delay"),
+      (
+        ["inject", "--delay", "1ms", "--telemetry-flush-timeout=-1s"],
+        "'-1s' is invalid for '--telemetry-flush-timeout <D>': \"-1s\": negative durations are not allowed"
+      ),
       (["inject", "--netns", "a", "--pid", "1", "--delay", "1ms"], "give either --netns or --pid, not both"),
       (
         ["run", "--profiles", "/nonexistent", "--resync-interval", "0s"],
