@@ -453,3 +453,40 @@ def test_middleware_spans_reach_receiver(receiver: Receiver, tmp_path: Path) -> 
         "chaos.experiment.name": "payment-latency",
         "chaos.experiment.id": "exp-1",
     }
+
+
+def test_file_option_writes_the_collector_file_format(tmp_path: Path) -> None:
+    """--file appends each export as one OTLP/JSON line, as the Collector's file exporter does."""
+    running = Receiver(tmp_path, ["--file", str(tmp_path / "otlp.json")])
+    try:
+        spans = _make_spans("file")
+        exporter = GrpcSpanExporter(endpoint=f"http://127.0.0.1:{running.grpc_port}", insecure=True, timeout=10)
+        try:
+            assert exporter.export(spans) == SpanExportResult.SUCCESS
+        finally:
+            exporter.shutdown()
+        running.records(expected=2)
+    finally:
+        code, _, stderr = running.stop()
+    assert code == 0, stderr
+    lines = (tmp_path / "otlp.json").read_text().splitlines()
+    assert len(lines) == 1  # one export request, one line
+    request = json.loads(lines[0])
+    (resource_spans,) = request["resourceSpans"]
+    service = [a for a in resource_spans["resource"]["attributes"] if a["key"] == "service.name"]
+    assert service == [{"key": "service.name", "value": {"stringValue": "faultline-test"}}]
+    by_name = {s["name"]: s for s in resource_spans["scopeSpans"][0]["spans"]}
+    client, server = spans
+    s = by_name[server.name]
+    c = by_name["call payment"]
+    # Hex ids, 64-bit integers as strings, enums as numbers.
+    assert s["traceId"] == format(server.context.trace_id, "032x")
+    assert s["spanId"] == format(server.context.span_id, "016x")
+    assert c["parentSpanId"] == s["spanId"]
+    assert s["kind"] == 2 and c["kind"] == 3
+    assert s["status"]["code"] == 2
+    assert s["startTimeUnixNano"] == str(server.start_time)
+    status = [a for a in s["attributes"] if a["key"] == "http.status_code"]
+    assert status == [{"key": "http.status_code", "value": {"intValue": "503"}}]
+    (link,) = s["links"]
+    assert (link["traceId"], link["spanId"]) == (format(LINK_TRACE, "032x"), format(LINK_SPAN, "016x"))
