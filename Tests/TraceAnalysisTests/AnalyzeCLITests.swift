@@ -9,7 +9,8 @@ let faultlineBinary: String = {
 }()
 
 /// `faultline analyze` as a user runs it: the built binary, its output and exit status.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: faultlineBinary), "needs the built faultline"))
+@Suite(
+  .enabled(if: FileManager.default.isExecutableFile(atPath: faultlineBinary), "needs the built faultline"))
 struct AnalyzeCLITests {
   struct Result {
     var status: Int32
