@@ -41,8 +41,10 @@ public struct WindowFinder: Sendable {
   public init(selector: String) { self.selector = selector }
 
   /// Whether a line can hold an experiment span at all: lets a first pass skip parsing the rest.
+  /// The name is looked for with its quotes, so request spans the middleware marked (whose keys
+  /// `"chaos.experiment.id"` only start the same) do not have to be parsed.
   public static func mayContainExperiment(_ line: [UInt8]) -> Bool {
-    let needle = Array(ChaosSpanVocabulary.experimentSpan.utf8)
+    let needle = Array("\"\(ChaosSpanVocabulary.experimentSpan)\"".utf8)
     guard line.count >= needle.count else { return false }
     var index = 0
     while index <= line.count - needle.count {

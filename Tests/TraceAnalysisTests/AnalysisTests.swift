@@ -33,6 +33,14 @@ import Testing
     }
   }
 
+  @Test func theFirstPassParsesOnlyLinesNamingAnExperimentSpan() {
+    let lines = Fixture.checkoutScenario()
+    #expect(WindowFinder.mayContainExperiment(Array(lines[0].utf8)))
+    // Marked request spans carry chaos.experiment.* keys but are not experiment spans.
+    #expect(lines[61].contains("chaos.experiment.id"))
+    #expect(!WindowFinder.mayContainExperiment(Array(lines[61].utf8)))
+  }
+
   @Test func theAgentsOwnSpansAreLeftOut() throws {
     let report = try Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())])
     #expect(report.excludedServices == ["faultline"])
