@@ -13,7 +13,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
 XCTEST := .build/debug/faultlinePackageTests.xctest
-APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev libcap2-bin iproute2 qemu-system-x86 busybox-static cpio kmod
+APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev zlib1g-dev libcap2-bin iproute2 qemu-system-x86 busybox-static cpio kmod
 STAMP := .build-deps/stamp
 
 .PHONY: all deps build test unit-test vm-test python-test lint format clean deploy-test bench demo

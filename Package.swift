@@ -113,11 +113,16 @@ let package = Package(
         .product(name: "Instrumentation", package: "swift-distributed-tracing"),
       ]
     ),
+    // zlib, imported only by TraceAnalysis (gzip span files).
+    .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+    // `faultline analyze`: spans from OTLP JSON files, fault windows, statistics and verdicts.
+    // The model is pure; only OTLPFile and GzipInflater read files.
+    .target(name: "TraceAnalysis", dependencies: ["ChaosAnnotations", "CZlib"]),
     .executableTarget(
       name: "faultline",
       dependencies: [
         "FaultModel", "NetemKernel", "FaultAgent", "FaultTelemetry", "KubeTargets", "AgentEndpoints",
-        "ChaosAnnotations",
+        "ChaosAnnotations", "TraceAnalysis",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -164,6 +169,7 @@ let package = Package(
       dependencies: [
         "ChaosAnnotations", "ChaosAnnotationsTracing", "FaultAgent", "FaultModel", "AgentTestSupport",
       ]),
+    .testTarget(name: "TraceAnalysisTests", dependencies: ["TraceAnalysis", "ChaosAnnotations"]),
     .testTarget(name: "AgentEndpointsTests", dependencies: ["AgentEndpoints", "FaultAgent"]),
     .testTarget(
       name: "KubeTargetsTests",

@@ -44,15 +44,15 @@ public struct ChaosSpanMarker: Sendable {
   public func mark(_ span: any Span, tracer: any Tracer = InstrumentationSystem.tracer) -> ActiveExperiments?
   {
     guard let active = reader.current() else { return nil }
-    span.attributes["chaos.experiment.active"] = true
-    span.attributes["chaos.experiment.name"] = active.names.joined(separator: ",")
-    span.attributes["chaos.experiment.id"] = active.ids.joined(separator: ",")
+    span.attributes[ChaosSpanVocabulary.active] = true
+    span.attributes[ChaosSpanVocabulary.name] = active.names.joined(separator: ",")
+    span.attributes[ChaosSpanVocabulary.id] = active.ids.joined(separator: ",")
     for (index, traceparent) in active.traceparents.enumerated() where !traceparent.isEmpty {
       var context = ServiceContext.topLevel
       tracer.extract(["traceparent": traceparent], into: &context, using: TraceparentExtractor())
-      var attributes: SpanAttributes = ["chaos.experiment.link": true]
-      if index < active.ids.count { attributes["chaos.experiment.id"] = active.ids[index] }
-      if index < active.names.count { attributes["chaos.experiment.name"] = active.names[index] }
+      var attributes: SpanAttributes = [ChaosSpanVocabulary.link: true]
+      if index < active.ids.count { attributes[ChaosSpanVocabulary.id] = active.ids[index] }
+      if index < active.names.count { attributes[ChaosSpanVocabulary.name] = active.names[index] }
       span.addLink(SpanLink(context: context, attributes: attributes))
     }
     return active

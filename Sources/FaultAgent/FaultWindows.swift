@@ -1,3 +1,4 @@
+import ChaosAnnotations
 import FaultModel
 import Foundation
 import Instrumentation
@@ -104,7 +105,7 @@ public struct FaultWindows: Sendable {
   /// end with status ERROR, and the error is rethrown.
   public func open(_ experiment: Experiment, force: Bool = false) async throws -> OpenWindow {
     let openedAt = injector.clock.now
-    let span = tracer.startSpan("chaos.experiment", context: parent, ofKind: .internal)
+    let span = tracer.startSpan(ChaosSpanVocabulary.experimentSpan, context: parent, ofKind: .internal)
     Self.describe(experiment, on: span)
     let traceparent = traceparent(of: span)
     let active: ActiveFault
@@ -306,8 +307,8 @@ public struct FaultWindows: Sendable {
   /// Sets the `chaos.experiment.*` attributes of an experiment on a span.
   static func describe(_ experiment: Experiment, on span: any Span) {
     var attributes = span.attributes
-    attributes["chaos.experiment.name"] = experiment.name
-    attributes["chaos.experiment.id"] = experiment.id
+    attributes[ChaosSpanVocabulary.name] = experiment.name
+    attributes[ChaosSpanVocabulary.id] = experiment.id
     attributes["chaos.experiment.mode"] = experiment.mode.rawValue
     if let profile = experiment.profile { attributes["chaos.experiment.profile"] = profile }
     if let schedule = experiment.schedule { attributes["chaos.experiment.schedule"] = schedule }
@@ -330,8 +331,8 @@ public struct FaultWindows: Sendable {
   /// The attributes of a journaled fault (crash recovery: the experiment span is gone).
   static func describe(_ entry: JournalEntry, on span: any Span) {
     var attributes = span.attributes
-    attributes["chaos.experiment.name"] = entry.name
-    attributes["chaos.experiment.id"] = entry.id
+    attributes[ChaosSpanVocabulary.name] = entry.name
+    attributes[ChaosSpanVocabulary.id] = entry.id
     describeTarget(entry.target, into: &attributes)
     span.attributes = attributes
     describeFault(entry.fault, prefix: "chaos.experiment.netem.", on: span)

@@ -15,6 +15,7 @@ struct Faultline: AsyncParsableCommand {
     version: faultlineVersion,
     subcommands: [
       Inject.self, Revert.self, Status.self, Validate.self, ScheduleCommand.self, Run.self, Plan.self,
+      Analyze.self,
     ]
   )
 }

@@ -5,8 +5,8 @@ Built on the official protocol definitions (``opentelemetry-proto``) with
 ``grpcio`` and ``protobuf``::
 
     python3 scripts/peers/otlp_receiver.py --grpc-port 0 --http-port 0 \\
-        --out spans.jsonl [--ready-file ready.json] [--print] [--all-headers] \\
-        [--first-rpc-delay SECONDS]
+        --out spans.jsonl [--file otlp.json] [--ready-file ready.json] [--print] \\
+        [--all-headers] [--first-rpc-delay SECONDS]
 
 * gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``
   (gzip/deflate request compression is handled by gRPC itself).
@@ -45,6 +45,11 @@ strings "NaN"/"Infinity"/"-Infinity"), bool, list (array values), object
 ``x-*``, ``authorization``, ``user-agent``, ``content-type``,
 ``content-encoding`` and ``grpc-encoding`` (all of them with
 ``--all-headers``), keys lower-cased, repeated values joined with ", ".
+
+With ``--file PATH`` every export request is also appended to PATH as one
+line of OTLP/JSON, the OpenTelemetry Collector ``file`` exporter's format
+(camelCase fields, hex ids, 64-bit integers as strings, enums as numbers),
+which ``faultline analyze`` reads.
 
 ``--print`` also pretty-prints each span on stdout (after the ports line).
 
@@ -251,6 +256,29 @@ def format_span(record: Record) -> str:
     return "\n".join(lines) + "\n"
 
 
+_HEX_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
+
+
+def _base64_ids_to_hex(node: JSONValue) -> None:
+    """Protobuf's JSON mapping writes bytes as base64; OTLP/JSON wants ids as hex."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _HEX_ID_FIELDS and isinstance(value, str):
+                node[key] = base64.b64decode(value).hex()
+            else:
+                _base64_ids_to_hex(value)
+    elif isinstance(node, list):
+        for item in node:
+            _base64_ids_to_hex(item)
+
+
+def collector_file_line(request: ExportTraceServiceRequest) -> str:
+    """One line of the Collector ``file`` exporter's format for ``request`` (no newline)."""
+    document = json_format.MessageToDict(request, use_integers_for_enums=True)
+    _base64_ids_to_hex(document)
+    return json.dumps(document, separators=(",", ":"))
+
+
 # ---------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------
@@ -263,9 +291,12 @@ class SpanSink:
     before the ports line even if a client connects very early.
     """
 
-    def __init__(self, out: Optional[IO[str]], pretty: Optional[IO[str]]) -> None:
+    def __init__(
+        self, out: Optional[IO[str]], pretty: Optional[IO[str]], requests: Optional[IO[str]] = None
+    ) -> None:
         self._out = out
         self._pretty = pretty
+        self._requests = requests
         self._lock = threading.Lock()
         self._opened = threading.Event()
 
@@ -277,8 +308,12 @@ class SpanSink:
 
     def record(self, protocol: str, request: ExportTraceServiceRequest, headers: Dict[str, str]) -> int:
         records = list(span_records(request, protocol, headers))
+        request_line = collector_file_line(request) if self._requests is not None else None
         self._opened.wait()
         with self._lock:
+            if self._requests is not None and request_line is not None:
+                self._requests.write(request_line + "\n")
+                self._requests.flush()
             for record in records:
                 if self._out is not None:
                     self._out.write(json.dumps(record, separators=(",", ":")) + "\n")
@@ -651,6 +686,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (0 = pick a free one)")
     parser.add_argument("--http-port", type=int, default=0, help="HTTP port (0 = pick a free one)")
     parser.add_argument("--out", help="append one JSON line per received span to this file")
+    parser.add_argument(
+        "--file",
+        help="append each export request to this file as one OTLP/JSON line (the Collector file exporter's format)",
+    )
     parser.add_argument("--ready-file", help="write the ports JSON here once listening")
     parser.add_argument("--print", action="store_true", help="pretty-print each span to stdout")
     parser.add_argument("--all-headers", action="store_true", help="record every request header/metadata")
@@ -688,7 +727,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     out = open(args.out, "a", encoding="utf-8") if args.out else None  # noqa: SIM115 - closed below
-    sink = SpanSink(out, sys.stdout if args.print else None)
+    requests = open(args.file, "a", encoding="utf-8") if args.file else None  # noqa: SIM115 - closed below
+    sink = SpanSink(out, sys.stdout if args.print else None, requests)
     delay = FirstExportDelay(args.first_rpc_delay)
     grpc_server: Optional[grpc.Server] = None
     http_server: Optional[OTLPHTTPServer] = None
@@ -715,6 +755,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             grpc_server.stop(grace=1.0).wait(5)
         if out is not None:
             out.close()
+        if requests is not None:
+            requests.close()
 
 
 if __name__ == "__main__":

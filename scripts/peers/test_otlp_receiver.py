@@ -535,3 +535,72 @@ def test_middleware_spans_reach_receiver(receiver: Receiver, tmp_path: Path) -> 
         "chaos.experiment.name": "payment-latency",
         "chaos.experiment.id": "exp-1",
     }
+
+
+def _export_to_file(tmp_path: Path) -> Tuple[List[ReadableSpan], Path]:
+    """Spans exported over gRPC to a receiver running with ``--file``; the file it wrote."""
+    path = tmp_path / "otlp.json"
+    running = Receiver(tmp_path, ["--file", str(path)])
+    try:
+        spans = _make_spans("file")
+        exporter = GrpcSpanExporter(endpoint=f"http://127.0.0.1:{running.grpc_port}", insecure=True, timeout=10)
+        try:
+            assert exporter.export(spans) == SpanExportResult.SUCCESS
+        finally:
+            exporter.shutdown()
+        running.records(expected=2)
+    finally:
+        code, _, stderr = running.stop()
+    assert code == 0, stderr
+    return spans, path
+
+
+def test_file_option_writes_the_collector_file_format(tmp_path: Path) -> None:
+    """--file appends each export as one OTLP/JSON line, as the Collector's file exporter does."""
+    spans, path = _export_to_file(tmp_path)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1  # one export request, one line
+    request = json.loads(lines[0])
+    (resource_spans,) = request["resourceSpans"]
+    service = [a for a in resource_spans["resource"]["attributes"] if a["key"] == "service.name"]
+    assert service == [{"key": "service.name", "value": {"stringValue": "faultline-test"}}]
+    by_name = {s["name"]: s for s in resource_spans["scopeSpans"][0]["spans"]}
+    client, server = spans
+    s = by_name[server.name]
+    c = by_name["call payment"]
+    # Hex ids, 64-bit integers as strings, enums as numbers.
+    assert s["traceId"] == format(server.context.trace_id, "032x")
+    assert s["spanId"] == format(server.context.span_id, "016x")
+    assert c["parentSpanId"] == s["spanId"]
+    assert s["kind"] == 2 and c["kind"] == 3
+    assert s["status"]["code"] == 2
+    assert s["startTimeUnixNano"] == str(server.start_time)
+    status = [a for a in s["attributes"] if a["key"] == "http.status_code"]
+    assert status == [{"key": "http.status_code", "value": {"intValue": "503"}}]
+    (link,) = s["links"]
+    assert (link["traceId"], link["spanId"]) == (format(LINK_TRACE, "032x"), format(LINK_SPAN, "016x"))
+
+
+FAULTLINE = Path(__file__).resolve().parents[2] / ".build" / "debug" / "faultline"
+
+
+@pytest.mark.skipif(not FAULTLINE.exists(), reason="needs the built faultline (swift build)")
+def test_faultline_analyze_reads_the_file(tmp_path: Path) -> None:
+    """The receiver's file is what `faultline analyze` reads: real SDK spans, end to end."""
+    spans, path = _export_to_file(tmp_path)
+    client, server = spans
+    window = f"{server.start_time // 10**9 - 1}/{server.end_time // 10**9 + 2}"
+    result = subprocess.run(
+        [str(FAULTLINE), "analyze", str(path), "--window", window, "--output", "json",
+         "--fail-if", "error_rate > 50%"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 1, result.stderr  # the server span is an error: the condition holds
+    report = json.loads(result.stdout)
+    assert report["inputs"] == [{"file": str(path), "lines": 1, "spans": 2, "malformedLines": 0}]
+    rows = {(r["service"], r["operation"], r["role"]): r for r in report["operations"]}
+    row = rows[("faultline-test", server.name, "server")]
+    assert row["window"]["count"] == 1 and row["window"]["errors"] == 1
+    assert row["window"]["p50Ms"] == pytest.approx((server.end_time - server.start_time) / 1e6, abs=0.001)
+    assert ("faultline-test", "call payment", "client") in rows
+    assert report["verdicts"][0]["outcome"] == "fail"

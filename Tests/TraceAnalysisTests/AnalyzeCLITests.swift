@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+/// The `faultline` binary: `FAULTLINE_BIN`, else the debug build in this checkout.
+let faultlineBinary: String = {
+  var url = URL(fileURLWithPath: #filePath)
+  for _ in 0..<3 { url.deleteLastPathComponent() }
+  return ProcessInfo.processInfo.environment["FAULTLINE_BIN"] ?? url.path + "/.build/debug/faultline"
+}()
+
+/// `faultline analyze` as a user runs it: the built binary, its output and exit status.
+@Suite(
+  .enabled(if: FileManager.default.isExecutableFile(atPath: faultlineBinary), "needs the built faultline"))
+struct AnalyzeCLITests {
+  struct Result {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+  }
+
+  func run(_ arguments: [String]) throws -> Result {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: faultlineBinary)
+    process.arguments = ["analyze"] + arguments
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // The outputs are small (a report), well under a pipe's buffer, so reading after exit is safe.
+    process.waitUntilExit()
+    return Result(
+      status: process.terminationStatus,
+      stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+      stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+  }
+
+  @Test func passingVerdictsExitZeroAndPrintTheTable() throws {
+    let path = try Fixture.write(Fixture.checkoutScenario())
+    let result = try run([path, "--experiment", "payment-latency", "--fail-if", "payment timeouts > 0"])
+    #expect(result.status == 0)
+    #expect(result.stdout.contains("experiment payment-latency: 1 window"))
+    #expect(result.stdout.contains("payment  payment.Charge  server  60 → 60"))
+    #expect(result.stdout.contains("payment p50 +500 ms → order"))
+    #expect(result.stdout.contains("pass  payment timeouts > 0"))
+  }
+
+  @Test func aFailingVerdictExitsOne() throws {
+    let path = try Fixture.write(Fixture.checkoutScenario())
+    let result = try run([path, "--experiment", Fixture.experimentID, "--fail-if", "p99 > +50%"])
+    #expect(result.status == 1)
+    #expect(result.stdout.contains("FAIL  p99 > +50%  (p99 +1250%)"))
+  }
+
+  @Test func jsonOutputHasTheReportShape() throws {
+    let path = try Fixture.write(Fixture.checkoutScenario())
+    let result = try run([
+      path, "--experiment", "payment-latency", "--output", "json", "--fail-if", "order timeouts > +5",
+    ])
+    #expect(result.status == 1)
+    let json = try #require(
+      try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    #expect(
+      Set(json.keys) == [
+        "inputs", "malformed", "experiment", "windows", "excludedServices", "operations", "attribution",
+        "blastRadius", "verdicts", "passed",
+      ])
+    #expect(json["passed"] as? Bool == false)
+    let operations = try #require(json["operations"] as? [[String: Any]])
+    let payment = try #require(operations.first { $0["service"] as? String == "payment" })
+    #expect((payment["window"] as? [String: Any])?["p50Ms"] as? Double == 510)
+    #expect((payment["change"] as? [String: Any])?["p50Ms"] as? Double == 500)
+    #expect(payment["marked"] as? Int == 60)
+    let verdicts = try #require(json["verdicts"] as? [[String: Any]])
+    #expect(verdicts.first?["outcome"] as? String == "fail")
+  }
+
+  @Test func anExplicitWindowWorksWithoutExperimentSpans() throws {
+    let lines = Fixture.checkoutScenario()
+    let path = try Fixture.write(Array(lines.dropFirst()))
+    let result = try run([
+      path, "--window", "1700000060/1700000120", "--fail-if", "payment:payment.Charge p50 > +400ms",
+    ])
+    #expect(result.status == 1)
+    #expect(result.stdout.contains("window given by hand: 1 window"))
+  }
+
+  @Test(arguments: [
+    (["/nonexistent.json", "--experiment", "x"], "/nonexistent.json: cannot read (no such file)"),
+    (["FIXTURE", "--experiment", "nope"], "no chaos.experiment span with id or name \"nope\""),
+    (
+      ["FIXTURE", "--experiment", "payment-latency", "--range", "1800000000/1800000100"],
+      "none inside --range"
+    ),
+    (["FIXTURE", "--experiment", "payment-latency", "--fail-if", "p99 > 5"], "bad --fail-if \"p99 > 5\""),
+    (["FIXTURE"], "give exactly one of --experiment"),
+  ])
+  func badInputExitsTwoWithAClearMessage(arguments: [String], message: String) throws {
+    let path = try Fixture.write(Fixture.checkoutScenario())
+    let result = try run(arguments.map { $0 == "FIXTURE" ? path : $0 })
+    #expect(result.status == 2)
+    #expect(result.stderr.contains(message))
+  }
+
+  @Test func malformedLinesAreReportedOnStderrAndTheRunGoesOn() throws {
+    var lines = Fixture.checkoutScenario()
+    lines.insert("garbage", at: 5)
+    let path = try Fixture.write(lines)
+    let result = try run([path, "--experiment", "payment-latency"])
+    #expect(result.status == 0)
+    #expect(result.stderr.contains("skipped malformed line \(path):6: not JSON"))
+    #expect(result.stdout.contains("skipped 1 malformed line"))
+  }
+}
