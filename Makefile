@@ -6,6 +6,11 @@
 #   make vm-test  only the privileged suite in the VM.
 #   make deploy-test  the Kubernetes manifests (offline schema validation) and the Dockerfile.
 #   make bench    the benchmarks (not part of make test; docs/BENCHMARKS.md).
+#   make image    the container image without a registry or a Docker engine (scripts/image-build):
+#                 release binary + mmdebstrap base + a COPY-only podman build.
+#   make image-test  checks that image from inside its filesystem under runc (scripts/image-test).
+#                 Neither is part of make test: the release build alone takes 15+ minutes on
+#                 2 cores, and the base needs the Debian mirror (deploy/kubernetes/README.md).
 #   make format / make lint
 
 SHELL := /bin/bash
@@ -15,18 +20,30 @@ PYTHON ?= python3
 XCTEST := .build/debug/faultlinePackageTests.xctest
 APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev zlib1g-dev libcap2-bin iproute2 qemu-system-x86 busybox-static cpio kmod
 STAMP := .build-deps/stamp
+# make image / image-test only: podman builds and mounts, runc runs (podman's crun cannot here),
+# mmdebstrap makes the base, binutils strips and reads ELF, libcap2-bin decodes capability sets.
+IMAGE_APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev libcap2-bin iproute2 \
+  podman runc mmdebstrap binutils
+IMAGE_STAMP := .build-deps/image-stamp
+IMAGE ?= localhost/faultline:dev
 
-.PHONY: all deps build test unit-test vm-test python-test lint format clean deploy-test bench demo
+.PHONY: all deps build test unit-test vm-test python-test lint format clean deploy-test bench demo \
+  image image-test
 
 all: build
 
+# $(call apt_install,PACKAGES): installs those not installed yet (one apt-get update first).
+define apt_install
+@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+if [ -n "$$missing" ]; then \
+  echo "    apt-get install$$missing"; \
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+fi
+endef
+
 $(STAMP): Makefile scripts/peers/requirements.txt middleware/python/pyproject.toml
 	@echo "==> installing system packages (apt) and Python test peers (pip)"
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "    apt-get install$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	$(call apt_install,$(APT_PACKAGES))
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r scripts/peers/requirements.txt croniter==7.0.0
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e 'middleware/python[test]'
 	@mkdir -p $(dir $(STAMP)) && touch $(STAMP)
@@ -63,6 +80,20 @@ demo: deps
 	@echo "==> demo: a fault window on a small pod, measured, traced and reverted (scripts/demo)"
 	scripts/demo
 
+$(IMAGE_STAMP): Makefile
+	@echo "==> installing the image tools (apt)"
+	$(call apt_install,$(IMAGE_APT_PACKAGES))
+	@$(PYTHON) -c 'import yaml' 2>/dev/null || $(PYTHON) -m pip install -q --disable-pip-version-check PyYAML==6.0.3
+	@mkdir -p $(dir $(IMAGE_STAMP)) && touch $(IMAGE_STAMP)
+
+image: $(IMAGE_STAMP)
+	@echo "==> image $(IMAGE): release binary + mmdebstrap base + COPY-only podman build"
+	IMAGE=$(IMAGE) scripts/image-build
+
+image-test: image
+	@echo "==> image-test: $(IMAGE) checked inside its filesystem under runc"
+	IMAGE=$(IMAGE) $(PYTHON) scripts/image-test
+
 bench: deps
 	@echo "==> benchmarks: netem figures in the real-kernel VM, the rest on the host (docs/BENCHMARKS.md)"
 	scripts/bench
@@ -77,4 +108,4 @@ format:
 	$(SWIFT) format -i -r Sources Tests Package.swift
 
 clean:
-	rm -rf .build .build-vm .build-deps
+	rm -rf .build .build-vm .build-deps .build-image
