@@ -22,7 +22,7 @@ APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev zlib1g-dev libcap2-bin 
 STAMP := .build-deps/stamp
 # make image / image-test only: podman builds and mounts, runc runs (podman's crun cannot here),
 # mmdebstrap makes the base, binutils strips and reads ELF, libcap2-bin decodes capability sets.
-IMAGE_APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev libcap2-bin iproute2 \
+IMAGE_APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev zlib1g-dev libcap2-bin iproute2 \
   podman runc mmdebstrap binutils
 IMAGE_STAMP := .build-deps/image-stamp
 IMAGE ?= localhost/faultline:dev
