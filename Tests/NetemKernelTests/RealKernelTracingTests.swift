@@ -3,14 +3,14 @@ import Testing
 
 /// A real OTLP receiver (scripts/peers/otlp_receiver.py: the official protobuf definitions over
 /// grpcio and http.server) on 127.0.0.1, recording every span it receives (started with `arguments`
-/// added, e.g. `--first-rpc-delay 1.5`).
+/// added, e.g. `--first-rpc-delay 1.5`), in the network namespace `netns` when given.
 final class OTLPReceiver {
   let process: Process
   let grpcPort: Int
   let httpPort: Int
   let spansFile: String
 
-  init(arguments: [String] = []) throws {
+  init(arguments: [String] = [], netns: String? = nil) throws {
     let directory = NSTemporaryDirectory() + "fl-otlp-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     spansFile = directory + "/spans.jsonl"
@@ -18,7 +18,8 @@ final class OTLPReceiver {
     process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments =
-      [
+      (netns.map { ["ip", "netns", "exec", $0] } ?? [])
+      + [
         "python3", "\(repoRoot)/scripts/peers/otlp_receiver.py", "--grpc-port", "0", "--http-port", "0",
         "--out", spansFile, "--ready-file", ready,
       ] + arguments

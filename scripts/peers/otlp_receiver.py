@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""OTLP trace receiver used as a test peer (gRPC and HTTP, 127.0.0.1 only).
+"""OTLP trace receiver used as a test peer (gRPC and HTTP, on 127.0.0.1 unless ``--host``).
 
 Built on the official protocol definitions (``opentelemetry-proto``) with
 ``grpcio`` and ``protobuf``::
@@ -690,6 +690,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--file",
         help="append each export request to this file as one OTLP/JSON line (the Collector file exporter's format)",
     )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for peers in other namespaces)"
+    )
     parser.add_argument("--ready-file", help="write the ports JSON here once listening")
     parser.add_argument("--print", action="store_true", help="pretty-print each span to stdout")
     parser.add_argument("--all-headers", action="store_true", help="record every request header/metadata")
@@ -711,7 +714,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    global HOST  # noqa: PLW0603 - the one listening address both servers use
     args = parse_args(argv)
+    HOST = args.host
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         stream=sys.stderr,
