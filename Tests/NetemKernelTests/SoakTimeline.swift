@@ -1,9 +1,13 @@
 import Foundation
 
 /// What a crash soak saw, in test-clock seconds, and the rule that says which faults outlived their
-/// window: a fault may stay until its window's scheduled end, or, when the agent was killed while it
-/// was there, until the restarted agent had reconciled. Anything longer, beyond `slack` (the sampling
-/// period and the time `tc` takes under TCG), is overlong.
+/// window by more than the restart time: a fault may stay until its window's scheduled end plus the
+/// time an agent takes to start and reconcile (a live agent starved of CPU is allowed no more than
+/// a restarted one), or, when the agent was killed while it was there, until the restarted agent had
+/// reconciled. Anything longer, beyond `slack`, is overlong.
+///
+/// A fault's end is the last sample that saw it, taken when the sample started: a fault seen then is
+/// certainly there then, so a slow `tc` under TCG cannot make a fault look longer than it was.
 struct SoakTimeline {
   /// A window the agent logged as opened: when the test read the `fire` line, and its `until`.
   struct Fire {
@@ -19,11 +23,12 @@ struct SoakTimeline {
   }
 
   /// A run of samples in which a namespace had a fault: from the first sample that saw it to the
-  /// first that did not (nil while it is still there).
+  /// first that did not (nil while it is still there), and the last that saw it.
   struct Presence {
     var profile: String
     var start: Double
     var end: Double?
+    var lastSeen: Double
   }
 
   /// A presence that lasted past what the rule allows, and by how much.
@@ -46,21 +51,21 @@ struct SoakTimeline {
     self.slack = slack
   }
 
-  /// Records one sample of whether `profile`'s namespace has a fault at `time`.
+  /// Records one sample, started at `time`, of whether `profile`'s namespace has a fault.
   mutating func sample(_ profile: String, present: Bool, at time: Double) {
     let open = presences.lastIndex { $0.profile == profile && $0.end == nil }
     switch (present, open) {
-    case (true, nil): presences.append(Presence(profile: profile, start: time, end: nil))
+    case (true, nil): presences.append(Presence(profile: profile, start: time, end: nil, lastSeen: time))
+    case (true, let index?): presences[index].lastSeen = time
     case (false, let index?): presences[index].end = time
-    default: break
+    case (false, nil): break
     }
   }
 
-  /// Every presence that outlived its window by more than the restart time (plus `slack`).
-  /// A presence still open at `now` is judged as if it ended then.
-  func overruns(now: Double) -> [Overrun] {
+  /// Every presence that outlived its window by more than `restartTime` (plus `slack`).
+  func overruns(restartTime: Double) -> [Overrun] {
     presences.compactMap { presence in
-      let end = presence.end ?? now
+      let end = presence.lastSeen
       // The fire that opened it: seen at most one window before the fault showed, and not after it
       // by more than the sampling slack.
       let windowEnd =
@@ -73,7 +78,7 @@ struct SoakTimeline {
       let restartEnd =
         kills.filter { $0.at >= presence.start - slack && $0.at <= end }.compactMap(\.ready).max()
         ?? windowEnd
-      let allowed = max(windowEnd, restartEnd) + slack
+      let allowed = max(windowEnd + restartTime, restartEnd) + slack
       return end > allowed
         ? Overrun(presence: presence, allowedUntil: allowed, seconds: end - allowed) : nil
     }
