@@ -286,6 +286,18 @@ enum Report {
       "annotation_read_bounded_ns", target: "≤ 200",
       verdict: judge(number(host, "annotation_read_bounded_ns")) { $0 <= 200 })
     add("annotation_naive_read_ns")
+    add("analyze_spans_per_s", digits: 0)
+    add("analyze_peak_rss_mib")
+    add("protobuf_json_parse_spans_per_s", digits: 0)
+    add("jsonserialization_parse_spans_per_s", digits: 0)
+    let versus = [host, vm].map {
+      ratio(number($0, "analyze_spans_per_s"), number($0, "protobuf_json_parse_spans_per_s"))
+    }
+    rows.append(
+      Row(
+        label: "analyze / protobuf json_format (×)", host: text(versus[0]), vm: text(versus[1]),
+        target: "≥ 1",
+        verdict: versus[0].map { $0 >= 1 ? "yes" : "no" } ?? ""))
     add("window_inject_p50_us")
     let dead = ratio(number(vm, "inject_p50_us_dead_collector"), number(vm, "window_inject_p50_us"))
     add(

@@ -20,7 +20,7 @@ let usage = """
     --netns NAME          profile: use this namespace (with a veth fb0) instead of making one
                           (under valgrind, Foundation's Process cannot spawn `ip`)
     --only a,b            figure groups: inject overhead targeted fanout readpath breakdown schedule
-                          annotations spawn idle
+                          annotations spawn idle analyze
   """
 
 /// The parsed command line.
@@ -85,7 +85,8 @@ struct Options {
 /// Runs the figure groups of one side and writes its section.
 func runSuite(_ options: Options, where side: String) async throws {
   guard let out = options.out else { throw BenchError("--out FILE is required\n\(usage)") }
-  let needsDaemon = side == "vm" ? options.wants("schedule") : options.wants("idle")
+  let needsDaemon =
+    side == "vm" ? options.wants("schedule") : options.wants("idle") || options.wants("analyze")
   guard !needsDaemon || options.faultline != nil else {
     throw BenchError("--faultline BIN (the built faultline) is required for the daemon figures")
   }
@@ -151,6 +152,11 @@ func runSuite(_ options: Options, where side: String) async throws {
   }
   if side == "host" && options.wants("spawn") {
     await record("spawn") { try await kernel.hostSpawnCost(single, iterations: iterations, warmup: warmup) }
+  }
+  if side == "host" && options.wants("analyze") {
+    await record("analyze") {
+      try AnalyzeFigure.measure(faultline: options.faultline!, spans: options.iterations * 300)
+    }
   }
   if options.wants("annotations") {
     await record("annotations") { try AnnotationFigures.measure() }
