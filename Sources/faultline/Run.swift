@@ -103,11 +103,13 @@ struct Run: AsyncParsableCommand {
           + "target\(podProfiles.count == 1 ? "s" : "") pods: set --node-name or NODE_NAME",
         code: CLIError.badInput)
     }
-    // Every metric goes to the registry /metrics serves. Nothing is bootstrapped globally: the
-    // agent is handed its factory.
+    // Every metric goes to the registry /metrics serves and, with OTEL_METRICS_EXPORTER=otlp, to
+    // swift-otel as well. Nothing is bootstrapped globally: the agent is handed its factory.
+    let metricsExport = try makeMetricsExport(logger: logger)
     let registry = PrometheusCollectorRegistry()
-    let metrics = AgentMetrics.prometheus(registry: registry)
-    let observability = Observability(metrics: metrics, registry: registry, metricsExporter: nil)
+    let metrics = AgentMetrics.prometheus(registry: registry, also: metricsExport?.factory)
+    let observability = Observability(
+      metrics: metrics, registry: registry, metricsExporter: metricsExport?.service)
     let telemetry = try makeTelemetry(logger: logger, onSpansDropped: metrics.recordSpansDropped)
     let configuration = AgentConfiguration(
       maxDuration: maxDuration, resyncInterval: resyncInterval, protectedPrefixes: protected)
