@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// | off whatever the above says | `OTEL_SDK_DISABLED=true` | – |
 /// | export interval | `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) | 60000 |
 /// | collector | `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT` | `http://localhost:4318` (HTTP; the spec's default) |
-/// | protocol | `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` or `grpc` | `http/protobuf` |
+/// | protocol | `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, `http/json` or `grpc` | `http/protobuf` |
 ///
 /// Metrics are opt-in, unlike spans (on as soon as an endpoint is set), because the agent always
 /// serves them at `/metrics` and most clusters scrape that; a collector user asks for OTLP too.
@@ -39,10 +39,11 @@ public struct MetricsExport: Sendable {
     let environment = ProcessInfo.processInfo.environment
     if let reason = disabledReason(environment) { return (nil, reason) }
     for key in ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"] {
-      if let value = environment[key], !["grpc", "http/protobuf"].contains(value) {
+      if let value = environment[key], !["grpc", "http/protobuf", "http/json"].contains(value) {
         throw TelemetryError(
           message:
-            "\(key)=\(value) is not a protocol faultline can export metrics with: use grpc or http/protobuf")
+            "\(key)=\(value) is not a protocol faultline can export metrics with: use grpc, http/protobuf or http/json"
+        )
       }
     }
     var configuration = OTel.Configuration.default

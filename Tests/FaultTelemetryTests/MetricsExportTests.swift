@@ -33,7 +33,19 @@ extension TelemetryExportTests {
     var json: [String: Any]
   }
 
-  @Test(arguments: ["grpc", "http/protobuf"])
+  @Test func aBadMetricsProtocolIsAClearError() async {
+    await withEnvironment([
+      "OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "carrier-pigeon",
+    ]) {
+      let error = #expect(throws: TelemetryError.self) {
+        try MetricsExport.bootstrap(
+          serviceVersion: "0", valueHistogramBuckets: [:], logger: Logger(label: "test"))
+      }
+      #expect(error?.message.contains("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=carrier-pigeon") == true)
+    }
+  }
+
+  @Test(arguments: ["grpc", "http/protobuf", "http/json"])
   func theAgentsMetricsReachTheReceiverOverOTLP(protocol name: String) async throws {
     let pointsFile = NSTemporaryDirectory() + "fl-points-\(UUID().uuidString).jsonl"
     defer { try? FileManager.default.removeItem(atPath: pointsFile) }
