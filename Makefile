@@ -68,9 +68,10 @@ vm-test: build
 	  grep -q "Suite $$suite passed" .build-vm/out/vm-test.log || { echo "vm-test: $$suite did not pass"; exit 1; }; \
 	done
 
-python-test: deps
-	@echo "==> Python suites (middleware, OTLP receiver)"
-	$(PYTHON) -m pytest -q middleware/python/tests scripts/peers
+# build: test_metrics_scrape.py runs the built faultline; FAULTLINE_BIN makes its absence a failure.
+python-test: deps build
+	@echo "==> Python suites (middleware, OTLP receiver, the agent's /metrics and OTLP metrics)"
+	FAULTLINE_BIN=$(CURDIR)/.build/debug/faultline $(PYTHON) -m pytest -q middleware/python/tests scripts/peers
 
 deploy-test: deps
 	@echo "==> Kubernetes manifests (kustomize + kubernetes-validate 1.30 strict, offline) and Dockerfile"

@@ -20,6 +20,8 @@ let package = Package(
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
   ],
   targets: [
     // libnl-route-3 and libcap behind one module, imported only by NetemKernel.
@@ -58,6 +60,7 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
       ]
     ),
     // The OTLP exporter (swift-otel), configured from the standard OTEL_* variables.
@@ -67,12 +70,13 @@ let package = Package(
       dependencies: [
         "FaultModel",
         .product(name: "OTel", package: "swift-otel"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
-    // The agent's small HTTP port: /healthz, /readyz and /metrics (Prometheus text).
+    // The agent's small HTTP port: /healthz, /readyz and /metrics (swift-prometheus renders it).
     .target(
       name: "AgentEndpoints",
       dependencies: [
@@ -82,6 +86,8 @@ let package = Package(
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
       ]
     ),
     // DaemonSet mode: pods on this node from the API server, mapped to their network
@@ -127,6 +133,7 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
       ]
     ),
     // `make bench`: the same work done in-process and by spawning tc, side by side.
@@ -157,6 +164,7 @@ let package = Package(
         .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
         .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+        .product(name: "MetricsTestKit", package: "swift-metrics"),
       ]),
     .testTarget(
       name: "NetemKernelTests",
@@ -170,7 +178,12 @@ let package = Package(
         "ChaosAnnotations", "ChaosAnnotationsTracing", "FaultAgent", "FaultModel", "AgentTestSupport",
       ]),
     .testTarget(name: "TraceAnalysisTests", dependencies: ["TraceAnalysis", "ChaosAnnotations"]),
-    .testTarget(name: "AgentEndpointsTests", dependencies: ["AgentEndpoints", "FaultAgent"]),
+    .testTarget(
+      name: "AgentEndpointsTests",
+      dependencies: [
+        "AgentEndpoints", "FaultAgent",
+        .product(name: "Prometheus", package: "swift-prometheus"),
+      ]),
     .testTarget(
       name: "KubeTargetsTests",
       dependencies: [
@@ -182,6 +195,7 @@ let package = Package(
       name: "FaultTelemetryTests",
       dependencies: [
         "FaultTelemetry", "FaultAgent", "FaultModel", "ChaosAnnotations", "ChaosAnnotationsTracing",
+        .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "Logging", package: "swift-log"),

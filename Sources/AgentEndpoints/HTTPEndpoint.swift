@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 
@@ -47,7 +48,7 @@ public struct HTTPEndpointConfiguration: Sendable, Hashable {
 /// | --- | --- |
 /// | `GET /healthz` | 200 `ok` while the process serves requests (liveness) |
 /// | `GET /readyz` | 200 `ready` once the agent reconciled and loaded its profiles and while no fault is pending; else 503 `not ready` and one line per reason (``AgentMetrics/readiness``) |
-/// | `GET /metrics` | 200, `Content-Type: text/plain; version=0.0.4`, ``AgentMetrics/prometheusText()`` |
+/// | `GET /metrics` | 200, `Content-Type: text/plain; version=0.0.4`, the registry's samples (swift-prometheus renders them) |
 /// | another method on one of these paths | 405, `Allow: GET` |
 /// | any other path | 404 |
 ///
@@ -61,26 +62,31 @@ public struct HTTPEndpointConfiguration: Sendable, Hashable {
 public struct HTTPEndpoint: Service {
   private let configuration: HTTPEndpointConfiguration
   private let metrics: AgentMetrics
+  private let registry: PrometheusCollectorRegistry
   private let logger: Logger
   private let eventLoopGroup: any EventLoopGroup
   private let onListening: (@Sendable (ListenAddress) -> Void)?
 
-  /// An endpoint serving `metrics`.
+  /// An endpoint serving `metrics`' readiness and `registry`'s samples.
   ///
   /// - Parameters:
   ///   - configuration: where to listen.
-  ///   - metrics: what `/metrics` and `/readyz` report.
+  ///   - metrics: what `/readyz` reports.
+  ///   - registry: what `/metrics` serves: the registry the agent's metrics are recorded into (see
+  ///     ``AgentMetrics/prometheus(registry:also:)``).
   ///   - logger: receives "listening" (info) and connection errors (debug).
   ///   - eventLoopGroup: the NIO threads; default NIO's shared singleton group.
   ///   - onListening: called once the socket listens, with the bound address (the real port when
   ///     the configuration says port 0).
   public init(
     configuration: HTTPEndpointConfiguration = HTTPEndpointConfiguration(), metrics: AgentMetrics,
-    logger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    registry: PrometheusCollectorRegistry, logger: Logger,
+    eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
     onListening: (@Sendable (ListenAddress) -> Void)? = nil
   ) {
     self.configuration = configuration
     self.metrics = metrics
+    self.registry = registry
     self.logger = logger
     self.eventLoopGroup = eventLoopGroup
     self.onListening = onListening
@@ -166,7 +172,8 @@ public struct HTTPEndpoint: Service {
           case .end:
             guard let request = head else { continue }
             head = nil
-            let response = Self.response(method: request.method, uri: request.uri, metrics: metrics)
+            let response = Self.response(
+              method: request.method, uri: request.uri, metrics: metrics, registry: registry)
             try await responses.write(
               contentsOf: response.parts(
                 version: request.version, keepAlive: request.isKeepAlive, withBody: request.method != .HEAD))
@@ -183,7 +190,9 @@ public struct HTTPEndpoint: Service {
   // MARK: - Routing (pure, tested directly)
 
   /// What the endpoint answers to `method` on `uri`.
-  static func response(method: HTTPMethod, uri: String, metrics: AgentMetrics) -> EndpointResponse {
+  static func response(
+    method: HTTPMethod, uri: String, metrics: AgentMetrics, registry: PrometheusCollectorRegistry
+  ) -> EndpointResponse {
     let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
     guard ["/healthz", "/readyz", "/metrics"].contains(path) else {
       return EndpointResponse(
@@ -204,7 +213,7 @@ public struct HTTPEndpoint: Service {
           status: .serviceUnavailable, body: "not ready\n" + detail.map { "- \($0)\n" }.joined())
     default:
       return EndpointResponse(
-        status: .ok, body: metrics.prometheusText(), contentType: EndpointResponse.prometheusContentType)
+        status: .ok, body: registry.emitToString(), contentType: EndpointResponse.prometheusContentType)
     }
   }
 

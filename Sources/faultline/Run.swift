@@ -7,6 +7,7 @@ import Foundation
 import KubeTargets
 import Logging
 import NetemKernel
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -102,7 +103,13 @@ struct Run: AsyncParsableCommand {
           + "target\(podProfiles.count == 1 ? "s" : "") pods: set --node-name or NODE_NAME",
         code: CLIError.badInput)
     }
-    let metrics = AgentMetrics()
+    // Every metric goes to the registry /metrics serves and, with OTEL_METRICS_EXPORTER=otlp, to
+    // swift-otel as well. Nothing is bootstrapped globally: the agent is handed its factory.
+    let metricsExport = try makeMetricsExport(logger: logger)
+    let registry = PrometheusCollectorRegistry()
+    let metrics = AgentMetrics.prometheus(registry: registry, also: metricsExport?.factory)
+    let observability = Observability(
+      metrics: metrics, registry: registry, metricsExporter: metricsExport?.service)
     let telemetry = try makeTelemetry(logger: logger, onSpansDropped: metrics.recordSpansDropped)
     let configuration = AgentConfiguration(
       maxDuration: maxDuration, resyncInterval: resyncInterval, protectedPrefixes: protected)
@@ -110,7 +117,7 @@ struct Run: AsyncParsableCommand {
       let agent = buildAgent(
         configuration, pods: nil, addresses: nil, telemetry: telemetry, metrics: metrics, logger: logger)
       try await Self.runGroup(
-        agent, telemetry: telemetry, endpoint: endpointAddress, metrics: metrics, logger: logger)
+        agent, telemetry: telemetry, endpoint: endpointAddress, observability: observability, logger: logger)
       return
     }
     let procRoot = kube.procRoot
@@ -122,7 +129,8 @@ struct Run: AsyncParsableCommand {
           configuration, pods: pods, addresses: KubePodAddresses(client: client, logger: logger),
           telemetry: telemetry, metrics: metrics, logger: logger)
         try await Self.runGroup(
-          agent, telemetry: telemetry, endpoint: endpointAddress, metrics: metrics, logger: logger)
+          agent, telemetry: telemetry, endpoint: endpointAddress, observability: observability, logger: logger
+        )
       }
     } catch let error as KubeTargetsError {
       throw CLIError(message: error.description, code: error.isConfigurationError ? 2 : 1)
@@ -157,17 +165,27 @@ struct Run: AsyncParsableCommand {
       targets: AgentService.TargetSources(pods: pods, podAddresses: addresses), logger: logger)
   }
 
-  /// Runs the agent, the exporter and the HTTP endpoint as one service group until SIGTERM/SIGINT.
+  /// The metrics and where they go: the registry `/metrics` serves, and the OTLP exporter if on.
+  struct Observability {
+    var metrics: AgentMetrics
+    var registry: PrometheusCollectorRegistry
+    var metricsExporter: (any Service)?
+  }
+
+  /// Runs the agent, the exporters and the HTTP endpoint as one service group until SIGTERM/SIGINT.
   private static func runGroup(
     _ agent: AgentService, telemetry: Telemetry, endpoint endpointAddress: ListenAddress?,
-    metrics: AgentMetrics, logger: Logger
+    observability: Observability, logger: Logger
   ) async throws {
-    // Shut down in reverse order: the agent reverts (with spans) before the exporter flushes.
+    // Shut down in reverse order: the agent reverts (with spans and metrics) before the exporters
+    // flush.
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
     if let exporter = telemetry.service { services.append(.init(service: exporter)) }
+    if let exporter = observability.metricsExporter { services.append(.init(service: exporter)) }
     if let endpointAddress {
       let endpoint = HTTPEndpoint(
-        configuration: HTTPEndpointConfiguration(address: endpointAddress), metrics: metrics, logger: logger)
+        configuration: HTTPEndpointConfiguration(address: endpointAddress), metrics: observability.metrics,
+        registry: observability.registry, logger: logger)
       services.append(.init(service: endpoint, failureTerminationBehavior: .gracefullyShutdownGroup))
     }
     services.append(.init(service: agent, successTerminationBehavior: .gracefullyShutdownGroup))

@@ -83,6 +83,22 @@ func exitOnError<T>(_ body: () async throws -> T) async throws -> T {
   do { return try await body() } catch { throw CLIError(error) }
 }
 
+/// Sets up OTLP metrics from the `OTEL_*` environment (on with `OTEL_METRICS_EXPORTER=otlp`); nil
+/// when off. A bad configuration is a clear error (exit 2).
+func makeMetricsExport(logger: Logger) throws -> MetricsExport? {
+  do {
+    let (export, disabledReason) = try MetricsExport.bootstrap(
+      serviceVersion: faultlineVersion, valueHistogramBuckets: AgentMetrics.valueHistogramBuckets,
+      logger: logger)
+    if let disabledReason {
+      logger.debug("OTLP metrics off", metadata: ["reason": "\(disabledReason)"])
+    }
+    return export
+  } catch {
+    throw CLIError(message: "\(error)", code: CLIError.badInput)
+  }
+}
+
 /// Sets up OTLP tracing from the `OTEL_*` environment; a bad configuration is a clear error (exit 2).
 /// `onSpansDropped` hears of every span the exporter gives up on (the daemon counts them in a metric).
 func makeTelemetry(

@@ -21,7 +21,8 @@ import Testing
 
   @Test func aConnectionFloodStaysBoundedAndHealthzIsStillAnswered() async throws {
     let config = Self.configuration(maximumConnections: 4)
-    let (open, status) = try await withRunningEndpoint(AgentMetrics(), configuration: config) { port in
+    let (open, status) = try await withRunningEndpoint(AgentMetrics.unrecorded(), configuration: config) {
+      port in
       let sockets = try (0..<24).map { _ in try RawSocket(port: port) }
       defer { sockets.forEach { $0.close() } }
       // Idle connections: the server must have closed all but its limit of them.
@@ -36,7 +37,7 @@ import Testing
 
   @Test func aSlowLorisIsCutAtTheHeaderDeadline() async throws {
     let config = Self.configuration(headerTimeout: .seconds(1))
-    let seconds = try await withRunningEndpoint(AgentMetrics(), configuration: config) { port in
+    let seconds = try await withRunningEndpoint(AgentMetrics.unrecorded(), configuration: config) { port in
       let socket = try RawSocket(port: port)
       defer { socket.close() }
       let start = ContinuousClock.now
@@ -55,7 +56,7 @@ import Testing
   @Test func anOversizedRequestClosesTheConnection() async throws {
     // Without the limit this request is answered 200 (checked by raising the limit to 1 GiB).
     let config = Self.configuration(maximumRequestSize: 4096)
-    let reply = try await withRunningEndpoint(AgentMetrics(), configuration: config) { port in
+    let reply = try await withRunningEndpoint(AgentMetrics.unrecorded(), configuration: config) { port in
       // The server closes with our bytes unread, which the client may see as a reset.
       (try? await rawExchange(
         port: port,
@@ -68,7 +69,7 @@ import Testing
 
   @Test func aKeptAliveConnectionStillServesRequestsWithinTheLimits() async throws {
     let config = Self.configuration(maximumConnections: 2, headerTimeout: .milliseconds(500))
-    let statuses = try await withRunningEndpoint(AgentMetrics(), configuration: config) { port in
+    let statuses = try await withRunningEndpoint(AgentMetrics.unrecorded(), configuration: config) { port in
       try await withConnection(port: port) { send in
         var statuses: [Int] = []
         for _ in 0..<3 {

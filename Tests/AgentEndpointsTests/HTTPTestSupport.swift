@@ -1,9 +1,16 @@
 import AgentEndpoints
+import CoreMetrics
 import FaultAgent
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Prometheus
+
+extension AgentMetrics {
+  /// Metrics recorded nowhere, for tests that look at readiness or routing only.
+  static func unrecorded() -> AgentMetrics { AgentMetrics(factory: NOOPMetricsHandler.instance) }
+}
 
 /// A response as a client saw it.
 struct ReceivedResponse {
@@ -21,7 +28,7 @@ let quietLogger = Logger(label: "faultline.test") { _ in SwiftLogNoOpLogHandler(
 /// Runs an `HTTPEndpoint` on 127.0.0.1 with a kernel-chosen port, calls `body` with that port once
 /// it listens, then cancels the endpoint and waits for `run()` to return (which must not throw).
 func withRunningEndpoint<T: Sendable>(
-  _ metrics: AgentMetrics,
+  _ metrics: AgentMetrics, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
   configuration: HTTPEndpointConfiguration = HTTPEndpointConfiguration(
     address: ListenAddress(host: "127.0.0.1", port: 0)),
   _ body: @Sendable (Int) async throws -> T
@@ -29,7 +36,7 @@ func withRunningEndpoint<T: Sendable>(
   let (addresses, continuation) = AsyncStream.makeStream(of: ListenAddress.self)
   let endpoint = HTTPEndpoint(
     configuration: configuration,
-    metrics: metrics, logger: quietLogger,
+    metrics: metrics, registry: registry, logger: quietLogger,
     onListening: { address in
       continuation.yield(address)
       continuation.finish()

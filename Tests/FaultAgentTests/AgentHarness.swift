@@ -4,6 +4,7 @@ import FaultModel
 import Foundation
 import InMemoryTracing
 import Logging
+import MetricsTestKit
 import NetemKernel
 import ServiceLifecycle
 import ServiceLifecycleTestKit
@@ -14,7 +15,9 @@ struct AgentHarness: Sendable {
   let kernel: InMemoryKernel
   let clock = ManualClock()
   let tracer = InMemoryTracer()
-  let metrics = AgentMetrics()
+  /// What the agent recorded through swift-metrics (see ``counter(_:_:)`` and ``gauge(_:_:)``).
+  let recorded = TestMetrics()
+  let metrics: AgentMetrics
   let profiles: ScriptedProfileFeed
   let pods = ScriptedPodSource()
   let hosts = ScriptedHostResolver()
@@ -31,6 +34,7 @@ struct AgentHarness: Sendable {
     podAnnotations: Bool = false, annotatePods: Bool = false
   ) throws {
     self.kernel = kernel
+    metrics = AgentMetrics(factory: recorded)
     directory = NSTemporaryDirectory() + "faultline-agent-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     journal = Journal(directory: directory + "/state")
@@ -52,6 +56,16 @@ struct AgentHarness: Sendable {
       configuration: configuration, windows: windows, profiles: profiles,
       targets: AgentService.TargetSources(pods: pods, podAddresses: pods), hosts: hosts, clock: clock,
       logger: logger)
+  }
+
+  /// The total of the counter `name` with `label`, or nil when the agent never made that series.
+  func counter(_ name: String, _ label: (String, String)) -> Int64? {
+    recorded.counters(label: name, dimensions: [label]).first?.totalValue
+  }
+
+  /// The last value the agent set on the gauge `name` (with `label`, if given).
+  func gauge(_ name: String, _ label: (String, String)? = nil) -> Double? {
+    try? recorded.expectGauge(name, label.map { [$0] } ?? []).lastValue
   }
 
   /// Runs the agent while `body` runs, then shuts it down gracefully and waits for it to finish.

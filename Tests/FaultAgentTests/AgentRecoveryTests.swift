@@ -42,7 +42,7 @@ import SystemPackage
       h.kernel.setRoot(.kernelDefault, interface: "eth0", in: 1)  // someone ran `tc qdisc del`
       await h.advance(by: .seconds(30), step: .seconds(5))
       #expect(await eventually { h.netem()?.fault.delay == .milliseconds(50) })
-      #expect(h.metrics.snapshot().drifts["removed"] == 1)
+      #expect(h.counter(AgentMetrics.Name.drifts, ("kind", "removed")) == 1)
     }
   }
 
@@ -53,7 +53,7 @@ import SystemPackage
       let theirs = NetemParameters(delayFault(.milliseconds(7)), distribution: nil)
       h.kernel.setRoot(.faultline(theirs), interface: "eth0", in: 1)
       await h.advance(by: .seconds(30), step: .seconds(5))
-      #expect(await eventually { h.metrics.snapshot().drifts["changed"] == 1 })
+      #expect(await eventually { h.counter(AgentMetrics.Name.drifts, ("kind", "changed")) == 1 })
       #expect(h.netem()?.fault.delay == .milliseconds(7))
     }
     let experiment = try #require(harness.spans("chaos.experiment").first)
@@ -72,7 +72,7 @@ import SystemPackage
       #expect(await eventually { h.metrics.readiness.ready == false })
       let detail = h.metrics.readiness.detail.joined(separator: "\n")
       #expect(detail.contains("patient") && detail.contains("interface eth0 not found"), "\(detail)")
-      #expect(h.metrics.snapshot().pendingApplies.count == 1)
+      #expect(h.gauge(AgentMetrics.Name.faultsPending, ("kind", "apply")) == 1)
       await h.advance(by: .seconds(1))
       await h.advance(by: .seconds(2))
       #expect(h.kernel.calls(.apply).count == 3, "retried after 1 s, then 2 s more")
@@ -106,16 +106,16 @@ import SystemPackage
       await h.advance(by: .seconds(5))
       #expect(h.netem() != nil, "the first revert failed")
       #expect(h.journal.entries().count == 1, "the entry stays while the fault may be on")
-      #expect(await eventually { h.metrics.snapshot().pendingReverts.count == 1 })
+      #expect(await eventually { h.gauge(AgentMetrics.Name.faultsPending, ("kind", "revert")) == 1 })
       await h.advance(by: .seconds(1))
       #expect(h.netem() != nil, "the second failed too")
       await h.advance(by: .seconds(2))
       #expect(h.netem() == nil)
       #expect(h.journal.entries().isEmpty)
-      #expect(await eventually { h.metrics.snapshot().pendingReverts.isEmpty })
+      #expect(await eventually { h.gauge(AgentMetrics.Name.faultsPending, ("kind", "revert")) == 0 })
     }
-    #expect(harness.metrics.snapshot().reverts["error"] == 2)
-    #expect(harness.metrics.snapshot().reverts["duration_elapsed"] == 1)
+    #expect(harness.counter(AgentMetrics.Name.reverts, ("reason", "error")) == 2)
+    #expect(harness.counter(AgentMetrics.Name.reverts, ("reason", "duration_elapsed")) == 1)
   }
 
   @Test func aProfileRemovedWhileItsReapplyIsInFlightIsReverted() async throws {
@@ -164,7 +164,7 @@ import SystemPackage
     }
     #expect(harness.netem("eth0") == nil && harness.netem("eth1") == nil)
     #expect(harness.journal.entries().isEmpty)
-    #expect(harness.metrics.snapshot().activeFaults == 0)
+    #expect(harness.gauge(AgentMetrics.Name.activeFaults) == 0)
   }
 
   @Test func anUnscheduledProfileWhoseFirstApplyFailsIsNotDeadForever() async throws {

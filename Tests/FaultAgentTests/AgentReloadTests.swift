@@ -60,7 +60,7 @@ import Testing
     try await harness.run { h in
       await h.settle()
       h.profiles.send(loadProfiles(["a.yaml": profileYAML("good", netem: "delay: soon")]))
-      #expect(await eventually { h.metrics.snapshot().reloadErrors == 1 })
+      #expect(await eventually { h.recorded.counterTotal(label: AgentMetrics.Name.reloadErrors) == 1 })
       #expect(h.netem()?.fault.delay == .milliseconds(30))
     }
   }

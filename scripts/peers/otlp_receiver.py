@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""OTLP trace receiver used as a test peer (gRPC and HTTP, on 127.0.0.1 unless ``--host``).
+"""OTLP trace and metrics receiver used as a test peer (gRPC and HTTP, on 127.0.0.1 unless ``--host``).
 
 Built on the official protocol definitions (``opentelemetry-proto``) with
 ``grpcio`` and ``protobuf``::
 
     python3 scripts/peers/otlp_receiver.py --grpc-port 0 --http-port 0 \\
-        --out spans.jsonl [--file otlp.json] [--ready-file ready.json] [--print] \\
-        [--all-headers] [--first-rpc-delay SECONDS]
+        --out spans.jsonl [--metrics-out points.jsonl] [--file otlp.json] \\
+        [--ready-file ready.json] [--print] [--all-headers] [--first-rpc-delay SECONDS]
 
 * gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``
   (gzip/deflate request compression is handled by gRPC itself).
@@ -16,6 +16,9 @@ Built on the official protocol definitions (``opentelemetry-proto``) with
   bodies.  Success answers an ``ExportTraceServiceResponse`` in the request's
   encoding; errors answer a ``google.rpc.Status`` (protobuf, or JSON for JSON
   requests) with 400/404/405/413/415.
+* Metrics, the same way: gRPC
+  ``opentelemetry.proto.collector.metrics.v1.MetricsService/Export`` and HTTP
+  ``POST /v1/metrics`` (protobuf or OTLP/JSON).
 
 Once both servers listen, the chosen ports are printed as one JSON line on
 stdout, ``{"grpc": 4317, "http": 4318}``, and the same line is written
@@ -60,6 +63,19 @@ spans are recorded only if the client still waits for the answer then (a
 gRPC client past its deadline, or an HTTP client that closed the connection,
 has given up on them, so they were not delivered).
 
+Every received metric data point is appended to ``--metrics-out`` as one JSON
+line, flushed immediately (without ``--metrics-out`` metrics are accepted and
+dropped)::
+
+    {"protocol": "grpc" | "http", "resource": {...}, "scope": "name",
+     "name": "faultline_injections_total", "unit": "", "description": "",
+     "type": "sum" | "gauge" | "histogram" | "exponential_histogram" | "summary",
+     "attributes": {attr: value, ...}, "time_ns": 1700000000000000000,
+     "value": 3,                                   # sum and gauge (int or float)
+     "monotonic": true, "temporality": "AGGREGATION_TEMPORALITY_CUMULATIVE",   # sum
+     "count": 4, "sum": 0.5, "bounds": [0.1, 1.0], "bucket_counts": [1, 3, 0],  # histogram
+     "headers": {...}}
+
 SIGTERM and SIGINT stop both servers and exit with status 0.
 """
 
@@ -90,7 +106,9 @@ try:
     import grpc
     from google.protobuf import json_format
     from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
     from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 except ImportError as _exc:  # pragma: no cover - depends on the environment
@@ -102,9 +120,12 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
 
 ExportTraceServiceRequest = trace_service_pb2.ExportTraceServiceRequest
 ExportTraceServiceResponse = trace_service_pb2.ExportTraceServiceResponse
+ExportMetricsServiceRequest = metrics_service_pb2.ExportMetricsServiceRequest
+ExportMetricsServiceResponse = metrics_service_pb2.ExportMetricsServiceResponse
 
 HOST = "127.0.0.1"
 TRACES_PATH = "/v1/traces"
+METRICS_PATH = "/v1/metrics"
 CONTENT_TYPE_PROTOBUF = "application/x-protobuf"
 CONTENT_TYPE_JSON = "application/json"
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -211,6 +232,49 @@ def span_records(
                 }
 
 
+def _number(point: Any) -> Union[int, float]:
+    """A ``NumberDataPoint``'s value, whichever of int and double it carries."""
+    return point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
+
+
+def metric_point_records(
+    request: ExportMetricsServiceRequest, protocol: str, headers: Dict[str, str]
+) -> Iterator[Record]:
+    """Yield one plain-dict record per metric data point of an export request."""
+    for resource_metrics in request.resource_metrics:
+        resource = attributes_to_dict(resource_metrics.resource.attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                base = {
+                    "protocol": protocol,
+                    "resource": resource,
+                    "scope": scope_metrics.scope.name,
+                    "name": metric.name,
+                    "unit": metric.unit,
+                    "description": metric.description,
+                    "type": kind,
+                    "headers": headers,
+                }
+                data = getattr(metric, kind) if kind else None
+                for point in getattr(data, "data_points", ()):
+                    record = dict(base, attributes=attributes_to_dict(point.attributes), time_ns=point.time_unix_nano)
+                    if kind in ("sum", "gauge"):
+                        record["value"] = _number(point)
+                    if kind == "sum":
+                        record["monotonic"] = metric.sum.is_monotonic
+                        record["temporality"] = _enum_name(AggregationTemporality, metric.sum.aggregation_temporality)
+                    if kind == "histogram":
+                        record["count"] = point.count
+                        record["sum"] = point.sum
+                        record["bounds"] = list(point.explicit_bounds)
+                        record["bucket_counts"] = list(point.bucket_counts)
+                    if kind in ("exponential_histogram", "summary"):
+                        record["count"] = point.count
+                        record["sum"] = point.sum
+                    yield record
+
+
 def select_headers(
     pairs: Iterable[Tuple[str, Union[str, bytes]]], include_all: bool = False
 ) -> Dict[str, str]:
@@ -292,9 +356,14 @@ class SpanSink:
     """
 
     def __init__(
-        self, out: Optional[IO[str]], pretty: Optional[IO[str]], requests: Optional[IO[str]] = None
+        self,
+        out: Optional[IO[str]],
+        pretty: Optional[IO[str]],
+        requests: Optional[IO[str]] = None,
+        metrics_out: Optional[IO[str]] = None,
     ) -> None:
         self._out = out
+        self._metrics_out = metrics_out
         self._pretty = pretty
         self._requests = requests
         self._lock = threading.Lock()
@@ -322,6 +391,20 @@ class SpanSink:
                     self._pretty.write(format_span(record))
                     self._pretty.flush()
         _log.debug("%s: %d span(s) from %s", protocol, len(records), headers.get("user-agent", "?"))
+        return len(records)
+
+
+    def record_metrics(
+        self, protocol: str, request: ExportMetricsServiceRequest, headers: Dict[str, str]
+    ) -> int:
+        records = list(metric_point_records(request, protocol, headers))
+        self._opened.wait()
+        with self._lock:
+            if self._metrics_out is not None:
+                for record in records:
+                    self._metrics_out.write(json.dumps(record, separators=(",", ":")) + "\n")
+                self._metrics_out.flush()
+        _log.debug("%s: %d metric point(s) from %s", protocol, len(records), headers.get("user-agent", "?"))
         return len(records)
 
 
@@ -377,6 +460,27 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         return ExportTraceServiceResponse()
 
 
+class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """``opentelemetry.proto.collector.metrics.v1.MetricsService`` (no delay: only spans test that)."""
+
+    def __init__(self, sink: SpanSink, all_headers: bool) -> None:
+        self._sink = sink
+        self._all_headers = all_headers
+
+    def Export(  # noqa: N802 - name fixed by the service definition
+        self, request: ExportMetricsServiceRequest, context: grpc.ServicerContext
+    ) -> ExportMetricsServiceResponse:
+        headers = select_headers(
+            ((m.key, m.value) for m in context.invocation_metadata()), self._all_headers
+        )
+        try:
+            self._sink.record_metrics("grpc", request, headers)
+        except Exception as exc:  # pragma: no cover - I/O failure on --metrics-out
+            _log.exception("failed to record gRPC metrics export")
+            context.abort(grpc.StatusCode.INTERNAL, f"receiver failed: {exc}")
+        return ExportMetricsServiceResponse()
+
+
 def start_grpc(
     sink: SpanSink, port: int, all_headers: bool, delay: FirstExportDelay
 ) -> Tuple[grpc.Server, int]:
@@ -389,6 +493,7 @@ def start_grpc(
         ],
     )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(sink, all_headers, delay), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(sink, all_headers), server)
     try:
         bound = server.add_insecure_port(f"{HOST}:{port}")
     except RuntimeError as exc:
@@ -508,7 +613,7 @@ class OTLPHTTPServer(ThreadingHTTPServer):
 
 
 class OTLPHTTPHandler(BaseHTTPRequestHandler):
-    """``POST /v1/traces`` (OTLP/HTTP, binary protobuf or JSON)."""
+    """``POST /v1/traces`` and ``POST /v1/metrics`` (OTLP/HTTP, binary protobuf or JSON)."""
 
     server: OTLPHTTPServer
     protocol_version = "HTTP/1.1"
@@ -518,7 +623,8 @@ class OTLPHTTPHandler(BaseHTTPRequestHandler):
         is_json = self._content_type() == CONTENT_TYPE_JSON
         try:
             body = self._read_body()
-            if self.path.split("?", 1)[0] != TRACES_PATH:
+            path = self.path.split("?", 1)[0]
+            if path not in (TRACES_PATH, METRICS_PATH):
                 raise RequestError(HTTPStatus.NOT_FOUND, RPC_NOT_FOUND, f"no such path {self.path!r}")
             content_type = self._content_type()
             if content_type not in (CONTENT_TYPE_PROTOBUF, CONTENT_TYPE_JSON):
@@ -528,6 +634,9 @@ class OTLPHTTPHandler(BaseHTTPRequestHandler):
                     f"unsupported Content-Type {content_type!r}",
                 )
             body = decode_body(body, self.headers.get("Content-Encoding", ""))
+            if path == METRICS_PATH:
+                self._export_metrics(body, is_json)
+                return
             if is_json:
                 request = parse_otlp_json(body)
             else:
@@ -555,6 +664,23 @@ class OTLPHTTPHandler(BaseHTTPRequestHandler):
             self._reply_error(error, is_json)
             return
         response = ExportTraceServiceResponse()
+        if is_json:
+            self._reply(HTTPStatus.OK, CONTENT_TYPE_JSON, json_format.MessageToJson(response).encode())
+        else:
+            self._reply(HTTPStatus.OK, CONTENT_TYPE_PROTOBUF, response.SerializeToString())
+
+    def _export_metrics(self, body: bytes, is_json: bool) -> None:
+        """Records a ``/v1/metrics`` export and answers it; errors raise ``RequestError``."""
+        request = ExportMetricsServiceRequest()
+        try:
+            if is_json:
+                json_format.Parse(body.decode("utf-8"), request, ignore_unknown_fields=True)
+            else:
+                request.ParseFromString(body)
+        except (DecodeError, json_format.ParseError, UnicodeDecodeError) as exc:
+            raise RequestError(HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"invalid metrics export: {exc}") from None
+        self.server.sink.record_metrics("http", request, select_headers(self.headers.items(), self.server.all_headers))
+        response = ExportMetricsServiceResponse()
         if is_json:
             self._reply(HTTPStatus.OK, CONTENT_TYPE_JSON, json_format.MessageToJson(response).encode())
         else:
@@ -681,11 +807,12 @@ def write_atomically(path: str, text: str) -> None:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="OTLP trace receiver (gRPC + HTTP on 127.0.0.1) writing spans as JSON lines."
+        description="OTLP trace and metrics receiver (gRPC + HTTP on 127.0.0.1) writing spans and metric points as JSON lines."
     )
     parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (0 = pick a free one)")
     parser.add_argument("--http-port", type=int, default=0, help="HTTP port (0 = pick a free one)")
     parser.add_argument("--out", help="append one JSON line per received span to this file")
+    parser.add_argument("--metrics-out", help="append one JSON line per received metric data point to this file")
     parser.add_argument(
         "--file",
         help="append each export request to this file as one OTLP/JSON line (the Collector file exporter's format)",
@@ -733,7 +860,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     out = open(args.out, "a", encoding="utf-8") if args.out else None  # noqa: SIM115 - closed below
     requests = open(args.file, "a", encoding="utf-8") if args.file else None  # noqa: SIM115 - closed below
-    sink = SpanSink(out, sys.stdout if args.print else None, requests)
+    metrics_out = open(args.metrics_out, "a", encoding="utf-8") if args.metrics_out else None  # noqa: SIM115
+    sink = SpanSink(out, sys.stdout if args.print else None, requests, metrics_out)
     delay = FirstExportDelay(args.first_rpc_delay)
     grpc_server: Optional[grpc.Server] = None
     http_server: Optional[OTLPHTTPServer] = None
@@ -762,6 +890,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             out.close()
         if requests is not None:
             requests.close()
+        if metrics_out is not None:
+            metrics_out.close()
 
 
 if __name__ == "__main__":

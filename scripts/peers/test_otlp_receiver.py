@@ -338,7 +338,7 @@ def test_http_keep_alive(receiver: Receiver) -> None:
 @pytest.mark.parametrize(
     ("path", "content_type", "body", "extra", "status", "rpc_code"),
     [
-        ("/v1/metrics", "application/x-protobuf", b"", {}, 404, 5),
+        ("/v1/logs", "application/x-protobuf", b"", {}, 404, 5),
         ("/v1/traces", "text/plain", b"hello", {}, 415, 12),
         ("/v1/traces", "application/x-protobuf", b"\xff\xff\xff", {}, 400, 3),
         ("/v1/traces", "application/x-protobuf", b"not gzip", {"Content-Encoding": "gzip"}, 400, 3),
