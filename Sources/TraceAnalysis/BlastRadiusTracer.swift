@@ -54,8 +54,12 @@ struct BlastRadiusTracer {
   private func impact(of service: String, distance: Int, callers: Set<String>) -> ServiceImpact {
     let during = phases.during.filter { $0.service == service }
     let baseline = phases.baseline.filter { $0.service == service }
-    let window = PhaseStats(during.filter { SpanRole($0.kind) == .server }, retried: phases.duringRetries)
-    let before = PhaseStats(baseline.filter { SpanRole($0.kind) == .server }, retried: phases.baselineRetries)
+    // What the service's own callers see: its server spans; a service that serves nothing (a load
+    // generator, a batch job, a browser) is judged by what it sees of its calls, as verdict scopes are.
+    let serves = (during + baseline).contains { SpanRole($0.kind) == .server }
+    let role: SpanRole = serves ? .server : .client
+    let window = PhaseStats(during.filter { SpanRole($0.kind) == role }, retried: phases.duringRetries)
+    let before = PhaseStats(baseline.filter { SpanRole($0.kind) == role }, retried: phases.baselineRetries)
     let change = PhaseChange(from: before, to: window)
     let all = PhaseStats(during, retried: phases.duringRetries)
     let allBefore = PhaseStats(baseline, retried: phases.baselineRetries)

@@ -200,6 +200,32 @@ import Testing
     #expect(report.blastRadius.services.map(\.degraded) == [false, true, true])
   }
 
+  @Test func aCallerThatServesNothingIsJudgedByItsCalls() throws {
+    // A load generator (a batch job, a browser): client spans only, calling the faulted service.
+    var lines = [Fixture.line([Fixture.experimentSpan(at: 60, length: 60)])]
+    for second in 0..<120 {
+      let faulted = second >= 60
+      let trace = Fixture.hex(0x2000 + second, digits: 32)
+      let call = Fixture.hex(2 * second + 1, digits: 16)
+      var served = FixtureSpan(
+        service: "api", name: "GET /item", kind: 2, at: Double(second), durationMs: faulted ? 210 : 10,
+        traceID: trace, spanID: Fixture.hex(2 * second + 2, digits: 16), parentSpanID: call)
+      if faulted { served.attributes["chaos.experiment.id"] = Fixture.experimentID }
+      lines.append(
+        Fixture.line([
+          FixtureSpan(
+            service: "loadgen", name: "GET /item", kind: 3, at: Double(second),
+            durationMs: faulted ? 212 : 12,
+            traceID: trace, spanID: call),
+          served,
+        ]))
+    }
+    let report = try Fixture.analyze([try Fixture.write(lines)])
+    let loadgen = try #require(report.blastRadius.services.first { $0.service == "loadgen" })
+    #expect(loadgen.degraded, "\(report.blastRadius)")
+    #expect(loadgen.change.p99Ms == 200)
+  }
+
   /// The span a fixture decodes to.
   func decodeOne(_ fixture: FixtureSpan) throws -> Span {
     try #require(try OTLPJSONDecoder().decode(Array(Fixture.line([fixture]).utf8)).first)
