@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """The driver of `make demo` (started by scripts/demo inside the client namespace).
 
-Runs a real OTLP receiver on this namespace's loopback, `faultline run` on one profile, and UDP
-probes to the demo pod's echo service; prints the four steps and a summary. Exit status 0 only
-when the fault was measured during the window, both spans arrived and nothing was left behind.
+Runs a real OTLP receiver in this namespace, a small traced application (gateway and frontend in
+the demo pod, behind the Python middleware; backend here, so the frontend's calls cross the
+faulted eth0), `faultline run` on one profile, and UDP probes to the demo pod's echo service;
+prints the steps, a summary, and `faultline analyze` of the window: what the fault did to the
+application, from its traces. Exit status 0 only when the fault was measured during the window,
+both spans arrived, analyze found the window, and nothing was left behind.
 """
 
 from __future__ import annotations
@@ -79,9 +82,14 @@ def main() -> int:
     shutil.copy(args.profile, profiles)
     annotations = work / "annotations"
     spans_file = work / "spans.jsonl"
+    otlp_file = work / "otlp.json"
     children: list[subprocess.Popen] = []
+    app_inputs: list = []
 
     def stop_all() -> None:
+        for pipe in app_inputs:
+            if not pipe.closed:
+                pipe.close()
         for child in children:
             if child.poll() is None:
                 child.kill()
@@ -90,13 +98,37 @@ def main() -> int:
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         receiver = subprocess.Popen(
             [sys.executable, str(Path(__file__).parent / "peers" / "otlp_receiver.py"), "--grpc-port", "0",
-             "--http-port", "0", "--out", str(spans_file), "--ready-file", str(work / "ready.json")],
+             "--http-port", "0", "--out", str(spans_file), "--file", str(otlp_file), "--ready-file",
+             str(work / "ready.json"), "--host", "0.0.0.0"],
             stdout=subprocess.DEVNULL)
         children.append(receiver)
         ports = wait_for(lambda: (work / "ready.json").exists() and json.loads((work / "ready.json").read_text()), 60)
         if not ports:
             print("demo: the OTLP receiver did not start", file=sys.stderr)
             return 1
+
+        annotations.write_text('chaos.experiment/active="false"\n')
+        print("  starting the traced application: gateway → frontend (in the pod) → backend (here) …",
+              flush=True)
+        app = Path(__file__).parent / "peers" / "traced_app.py"
+        grpc = ports["grpc"]
+        roles = [
+            ([], ["backend", "--endpoint", f"http://127.0.0.1:{grpc}", "--bind", "10.99.0.1", "--port", "8080"]),
+            (["ip", "netns", "exec", "fl-demo-pod"],
+             ["frontend", "--endpoint", f"http://10.99.0.1:{grpc}", "--port", "8081",
+              "--backend", "http://10.99.0.1:8080", "--annotations", str(annotations)]),
+            (["ip", "netns", "exec", "fl-demo-pod"],
+             ["gateway", "--endpoint", f"http://10.99.0.1:{grpc}", "--target", "http://127.0.0.1:8081",
+              "--interval", "0.2"]),
+        ]
+        for prefix, role in roles:
+            child = subprocess.Popen(prefix + [sys.executable, str(app)] + role, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+            children.append(child)
+            app_inputs.append(child.stdin)
+            if '"ready": true' not in (child.stdout.readline() if child.stdout else ""):
+                print(f"demo: traced_app {role[0]} did not start", file=sys.stderr)
+                return 1
 
         step("1. baseline")
         measure(host, port, 5)  # warm up ARP
@@ -161,6 +193,12 @@ def main() -> int:
 
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(30)
+        # The application stops (its stdin closes) and flushes its last spans.
+        for pipe in app_inputs:
+            pipe.close()
+        for child in children[1:]:
+            child.wait(30)
+        time.sleep(1)
         experiment = wait_for(
             lambda: next((s for s in read_spans(spans_file) if s["name"] == "chaos.experiment"), None), 10)
         qdisc = subprocess.run(["ip", "netns", "exec", "fl-demo-pod", "tc", "qdisc", "show", "dev", "eth0"],
@@ -188,17 +226,29 @@ def main() -> int:
         for name, want, got in rows:
             print(f"  {name:14} {want:28} {got}")
         # Keep the received spans for the record (the VM shares .build-vm/out with the host).
-        keep = Path(args.faultline).parent / "spans.jsonl"
-        if spans_file.exists():
-            shutil.copy(spans_file, keep)
-            print(f"  spans as received: {keep}")
+        keep = Path(args.faultline).parent / "otlp.json"
+        if otlp_file.exists():
+            shutil.copy(otlp_file, keep)
+            print(f"  spans as received (the Collector's file format): {keep}")
+
+        step("5. what the fault did to the application (faultline analyze)")
+        name = next(
+            (line.split(":", 1)[1].strip() for line in Path(args.profile).read_text().splitlines()
+             if line.startswith("name:")), "")
+        print(f"  $ faultline analyze otlp.json --experiment {name} --fail-if 'p99 > +50%'")
+        analysis = subprocess.run(
+            [args.faultline, "analyze", str(otlp_file), "--experiment", name, "--fail-if", "p99 > +50%"],
+            capture_output=True, text=True)
+        for line in (analysis.stdout + analysis.stderr).rstrip().splitlines():
+            print(f"  {line}")
+        print(f"  (exit {analysis.returncode}: the verdict fails, as a 150 ms fault should make it)")
         ok = (
             100 <= added <= 250 and 2 <= measured_loss <= 25 and inject and revert and experiment
             and "netem" not in qdisc and not journal and daemon.returncode == 0
-            and 'active="false"' in annotation_state()
+            and 'active="false"' in annotation_state() and analysis.returncode == 1
         )
         print(f"\n{GREEN if ok else RED}{'demo passed' if ok else 'demo FAILED'}{RESET}: "
-              "fault applied over netlink (no tc), measured, traced, published and reverted.")
+              "fault applied over netlink (no tc), measured, traced, published, reverted and analysed.")
         return 0 if ok else 1
     finally:
         stop_all()
