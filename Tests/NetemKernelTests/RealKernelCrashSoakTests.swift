@@ -217,7 +217,14 @@ private final class CrashSoak {
     timeline.kills.append(.init(at: at, ready: nil))
     kills[moment, default: 0] += 1
     let journal = entries("active")
-    let faults = ["whole", "aimed"].filter(present).count
+    var faults = 0
+    for profile in ["whole", "aimed"] {
+      // A sample like any other: the dead agent's faults start here if the sampler was paused.
+      let started = now
+      let seen = present(profile)
+      timeline.sample(profile, present: seen, at: started)
+      if seen { faults += 1 }
+    }
     stateAtKill["\(moment.rawValue): \(journal) journal entries, \(faults) namespaces faulted", default: 0] +=
       1
     tick(kernel: false)

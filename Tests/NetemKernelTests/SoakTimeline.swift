@@ -23,12 +23,14 @@ struct SoakTimeline {
   }
 
   /// A run of samples in which a namespace had a fault: from the first sample that saw it to the
-  /// first that did not (nil while it is still there), and the last that saw it.
+  /// first that did not (nil while it is still there), the last that saw it, and the last sample
+  /// before it that did not (the fault appeared somewhere after that one).
   struct Presence {
     var profile: String
     var start: Double
     var end: Double?
     var lastSeen: Double
+    var absentBefore: Double
   }
 
   /// A presence that lasted past what the rule allows, and by how much.
@@ -41,6 +43,8 @@ struct SoakTimeline {
   var fires: [Fire] = []
   var kills: [Kill] = []
   var presences: [Presence] = []
+  /// Per profile, the last sample that saw no fault.
+  private var lastAbsent: [String: Double] = [:]
   /// The longest a window may open before its fault shows, and how late a sample may be.
   var slack: Double
   /// The length of a window, to find the fire that opened a presence.
@@ -55,11 +59,15 @@ struct SoakTimeline {
   mutating func sample(_ profile: String, present: Bool, at time: Double) {
     let open = presences.lastIndex { $0.profile == profile && $0.end == nil }
     switch (present, open) {
-    case (true, nil): presences.append(Presence(profile: profile, start: time, end: nil, lastSeen: time))
+    case (true, nil):
+      presences.append(
+        Presence(
+          profile: profile, start: time, end: nil, lastSeen: time, absentBefore: lastAbsent[profile] ?? 0))
     case (true, let index?): presences[index].lastSeen = time
     case (false, let index?): presences[index].end = time
     case (false, nil): break
     }
+    if !present { lastAbsent[profile] = time }
   }
 
   /// Every presence that outlived its window by more than `restartTime` (plus `slack`).
@@ -73,10 +81,11 @@ struct SoakTimeline {
           $0.profile == presence.profile && $0.seen <= presence.start + slack
             && $0.seen >= presence.start - windowLength - slack
         }.map(\.until).max() ?? presence.start
-      // A kill while the fault was there lets it stay until the next agent reconciled; a kill with
-      // no reconcile after it allows nothing (that agent never cleaned up).
+      // A kill while the fault may have been there (after the last sample that did not see it) lets
+      // it stay until the next agent reconciled; a kill with no reconcile after it allows nothing
+      // (that agent never cleaned up).
       let restartEnd =
-        kills.filter { $0.at >= presence.start - slack && $0.at <= end }.compactMap(\.ready).max()
+        kills.filter { $0.at >= presence.absentBefore && $0.at <= end }.compactMap(\.ready).max()
         ?? windowEnd
       let allowed = max(windowEnd + restartTime, restartEnd) + slack
       return end > allowed

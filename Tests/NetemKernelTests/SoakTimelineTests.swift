@@ -64,6 +64,28 @@ import Testing
     #expect(outlived.overruns(restartTime: 0).count == 1)
   }
 
+  @Test func aKillJustBeforeTheFaultWasFirstSeenStillCountsForIt() {
+    // Killed during apply at 10.5; the sampler paused meanwhile and first saw the fault at 12.
+    var soak = timeline { soak in
+      soak.fires.append(.init(profile: "p", seen: 10.4, until: 12.4))
+      soak.kills.append(.init(at: 10.5, ready: 18))
+    }
+    soak.sample("p", present: false, at: 10.0)
+    soak.sample("p", present: true, at: 12)
+    soak.sample("p", present: true, at: 17.8)
+    soak.sample("p", present: false, at: 18.2)
+    #expect(soak.overruns(restartTime: 0).isEmpty)
+    // A kill before the last sample that saw no fault is not this fault's.
+    var earlier = timeline { soak in
+      soak.fires.append(.init(profile: "p", seen: 10.4, until: 12.4))
+      soak.kills.append(.init(at: 9.5, ready: 18))
+    }
+    earlier.sample("p", present: false, at: 10.0)
+    earlier.sample("p", present: true, at: 12)
+    earlier.sample("p", present: true, at: 17.8)
+    #expect(earlier.overruns(restartTime: 0).count == 1)
+  }
+
   @Test func aKillWhoseSuccessorNeverReconciledExcusesNothing() {
     let soak = timeline { soak in
       soak.fires.append(.init(profile: "p", seen: 10, until: 12))
