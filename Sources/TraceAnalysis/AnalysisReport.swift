@@ -71,6 +71,13 @@ public struct MalformedLine: Sendable, Hashable, Codable, CustomStringConvertibl
   /// What is wrong with it.
   public var message: String
 
+  /// A skipped line (or, from a backend, a skipped response: `file` is its URL, `line` 1).
+  public init(file: String, line: Int, message: String) {
+    self.file = file
+    self.line = line
+    self.message = message
+  }
+
   /// `FILE:LINE: message`.
   public var description: String { "\(file):\(line): \(message)" }
 }
