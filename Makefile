@@ -6,6 +6,8 @@
 #   make vm-test  only the privileged suite in the VM.
 #   make deploy-test  the Kubernetes manifests (offline schema validation) and the Dockerfile.
 #   make bench    the benchmarks (not part of make test; docs/BENCHMARKS.md).
+#   make report-test  only the `analyze --report` page in headless Chromium (screenshot in
+#                 .build/test-output/); unit-test runs it too.
 #   make format / make lint
 
 SHELL := /bin/bash
@@ -13,10 +15,11 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
 XCTEST := .build/debug/faultlinePackageTests.xctest
-APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev zlib1g-dev libcap2-bin iproute2 qemu-system-x86 busybox-static cpio kmod
+# chromium: the HTML report's browser test (about 80 s to install from Debian's mirror).
+APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev zlib1g-dev libcap2-bin iproute2 qemu-system-x86 busybox-static cpio kmod chromium
 STAMP := .build-deps/stamp
 
-.PHONY: all deps build test unit-test vm-test python-test lint format clean deploy-test bench demo
+.PHONY: all deps build test unit-test vm-test python-test lint format clean deploy-test bench demo report-test
 
 all: build
 
@@ -40,6 +43,10 @@ build: deps
 unit-test: build
 	@echo "==> unit tests on the host (the real-kernel suites are skipped here; vm-test runs them)"
 	$(SWIFT) test --skip-build
+
+report-test: build
+	@echo "==> faultline analyze --report in headless Chromium (screenshot: .build/test-output/analyze-report.png)"
+	$(SWIFT) test --skip-build --filter ReportBrowserTests --filter ReportHTMLTests
 
 vm-test: build
 	@echo "==> privileged suite in the real-kernel VM (this host's kernel has no sch_netem)"

@@ -63,7 +63,7 @@ struct AnalyzeCLITests {
     #expect(
       Set(json.keys) == [
         "inputs", "malformed", "experiment", "windows", "excludedServices", "operations", "attribution",
-        "blastRadius", "verdicts", "passed",
+        "blastRadius", "verdicts", "distributions", "passed",
       ])
     #expect(json["passed"] as? Bool == false)
     let operations = try #require(json["operations"] as? [[String: Any]])
