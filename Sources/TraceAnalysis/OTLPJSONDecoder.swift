@@ -117,7 +117,8 @@ public struct OTLPDecodingError: Error, Hashable, Sendable, CustomStringConverti
   /// What is wrong, e.g. `span "GET /pay": traceId "xyz" is not 32 hex digits`.
   public var description: String
 
-  init(_ description: String) { self.description = description }
+  /// An error saying `description`.
+  public init(_ description: String) { self.description = description }
 }
 
 extension UInt8 {

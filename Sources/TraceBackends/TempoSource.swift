@@ -72,7 +72,8 @@ struct TempoSource: SpanSource {
   }
 
   /// Fetches the traces `ids` a few at a time and gives their spans to `body` in id order; a trace
-  /// whose body does not decode is skipped and returned as a malformed record.
+  /// whose body does not decode, or that is no longer there, is skipped and returned as a malformed
+  /// record.
   func fetch(_ ids: [String], _ body: (Span) -> Void) async throws -> [MalformedLine] {
     var malformed: [MalformedLine] = []
     let http = self.http
@@ -85,7 +86,13 @@ struct TempoSource: SpanSource {
         let index = next
         let url = http.configuration.baseURL + "/api/traces/" + ids[index]
         group.addTask {
-          let bytes = try await http.get(url) ?? []
+          // A trace the search listed can be gone by the time it is fetched (retention, a
+          // compaction in between): one missing trace is skipped and counted, not fatal.
+          guard let bytes = try await http.get(url, notFoundIsEmpty: true) else {
+            return (
+              index, url, .failure(OTLPDecodingError("not found (HTTP 404), though the search listed it"))
+            )
+          }
           do throws(OTLPDecodingError) {
             return (index, url, .success(try OTLPJSONDecoder().decode(bytes)))
           } catch {

@@ -77,6 +77,28 @@ import TraceBackends
     #expect(requests.filter { $0.hasPrefix("/api/traces/") }.count == 26)
   }
 
+  @Test func aTraceGoneFromTempoAfterTheSearchIsSkippedAndCounted() async throws {
+    let route: FixtureServer.Route = { path, query in
+      path == "/api/traces/1000"
+        ? FixtureServer.Answer(
+          status: .notFound, body: Array("trace not found".utf8), contentType: "text/plain")
+        : BackendFixtures.tempo(path, query)
+    }
+    try await withFixtureServer(route) { server in
+      let configuration = BackendConfiguration(api: .tempo, baseURL: server.url, services: ["gateway"])
+      try await BackendSource.with(configuration) { source in
+        var collector = SpanCollector(windows: [Self.everything])
+        let reading = try await source.collect(into: &collector, within: Self.everything.during)
+        #expect(reading.malformed.map(\.file) == [server.url + "/api/traces/1000"])
+        #expect(reading.inputs.first?.malformedLines == 1)
+        #expect(!collector.during.contains { $0.traceID.hasSuffix("1000") })
+        // 24 requests of three spans less the missing one, and the experiment span.
+        let expected = 24 * 3 - 3 + 1
+        #expect(collector.during.count == expected)
+      }
+    }
+  }
+
   @Test func anEmptyJaegerSearchIsNoSpansNotAnError() async throws {
     let (spans, requests) = try await spans(.jaegerV3, route: BackendFixtures.jaegerV3, services: ["nobody"])
     // Jaeger answers 404 "No traces found" for "nobody"; the agent's own trace is still read.
