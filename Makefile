@@ -6,8 +6,8 @@
 #   make vm-test  only the privileged suite in the VM.
 #   make deploy-test  the Kubernetes manifests (offline schema validation) and the Dockerfile.
 #   make bench    the benchmarks (not part of make test; docs/BENCHMARKS.md).
-#   make report-test  only the `analyze --report` page in headless Chromium (screenshot in
-#                 .build/test-output/); unit-test runs it too.
+#   make report-test  the `analyze --report` page in headless Chromium, alone (screenshot in
+#                 .build/test-output/); unit-test runs it after the parallel suite.
 #   make format / make lint
 
 SHELL := /bin/bash
@@ -43,10 +43,12 @@ build: deps
 unit-test: build
 	@echo "==> unit tests on the host (the real-kernel suites are skipped here; vm-test runs them)"
 	$(SWIFT) test --skip-build
+	@$(MAKE) --no-print-directory report-test
 
+# Alone, not inside the parallel run above: Chromium's start-up takes both cores for seconds.
 report-test: build
 	@echo "==> faultline analyze --report in headless Chromium (screenshot: .build/test-output/analyze-report.png)"
-	$(SWIFT) test --skip-build --filter ReportBrowserTests --filter ReportHTMLTests
+	FAULTLINE_BROWSER_TEST=1 $(SWIFT) test --skip-build --filter ReportBrowserTests --filter ReportHTMLTests
 
 vm-test: build
 	@echo "==> privileged suite in the real-kernel VM (this host's kernel has no sch_netem)"
