@@ -99,6 +99,39 @@ import TraceBackends
     }
   }
 
+  @Test func tempoSearchesTheGivenTraceQLAndTheAgentsTraces() async throws {
+    try await withFixtureServer(BackendFixtures.tempo) { server in
+      let configuration = BackendConfiguration(
+        api: .tempo, baseURL: server.url, traceQL: #"{ span.http.route = "/pay" }"#)
+      try await BackendSource.with(configuration) { source in
+        var collector = SpanCollector(windows: [Self.everything])
+        _ = try await source.collect(into: &collector, within: Self.everything.during)
+      }
+      let searches = server.requests.filter { $0.hasPrefix("/api/search?") }.map {
+        FixtureServer.parameters($0.dropFirst("/api/search?".count))["q"]
+      }
+      #expect(searches == [#"{ span.http.route = "/pay" }"#, #"{ resource.service.name = "faultline" }"#])
+    }
+  }
+
+  @Test func aLegacySearchThatIsNotThereSaysJaegerRemovedIt() async throws {
+    let route: FixtureServer.Route = { _, _ in
+      FixtureServer.Answer(
+        status: .notFound, body: Array("404 page not found\n".utf8), contentType: "text/plain")
+    }
+    try await withFixtureServer(route) { server in
+      let configuration = BackendConfiguration(api: .jaegerLegacy, baseURL: server.url, services: ["gateway"])
+      await #expect {
+        try await BackendSource.with(configuration) { source in
+          var finder = WindowFinder(selector: "x")
+          try await source.findWindows(&finder, within: Self.everything.during)
+        }
+      } throws: { error in
+        "\(error)".contains("HTTP 404: 404 page not found") && "\(error)".contains("use --jaeger for api_v3")
+      }
+    }
+  }
+
   @Test func anEmptyJaegerSearchIsNoSpansNotAnError() async throws {
     let (spans, requests) = try await spans(.jaegerV3, route: BackendFixtures.jaegerV3, services: ["nobody"])
     // Jaeger answers 404 "No traces found" for "nobody"; the agent's own trace is still read.
