@@ -20,11 +20,15 @@ public struct SourceReading: Sendable {
   public var inputs: [InputSummary]
   /// The first malformed lines or responses.
   public var malformed: [MalformedLine]
+  /// What may make the analysis incomplete without being an error, e.g. a search that returned as
+  /// many traces as it was allowed to (the CLI prints them on stderr).
+  public var warnings: [String]
 
   /// A reading.
-  public init(inputs: [InputSummary] = [], malformed: [MalformedLine] = []) {
+  public init(inputs: [InputSummary] = [], malformed: [MalformedLine] = [], warnings: [String] = []) {
     self.inputs = inputs
     self.malformed = malformed
+    self.warnings = warnings
   }
 }
 

@@ -26,7 +26,7 @@ public struct BackendConfiguration: Sendable {
   /// `OTEL_SERVICE_NAME` was when the agent ran).
   public var agentService: String
   /// The most traces one search returns (`--max-traces`, default 1000); Jaeger and Tempo cap every
-  /// search, so a busier window needs a larger value (the report says when a search hit it).
+  /// search, so a busier window needs a larger value (a search that hit it is a warning).
   public var maxTraces: Int
   /// How long one request may take (default 30 s).
   public var requestTimeout: Duration
@@ -37,6 +37,13 @@ public struct BackendConfiguration: Sendable {
   /// out of the comparison as they are when read from a file.
   var searchedServices: [String] {
     services.contains(agentService) ? services : services + [agentService]
+  }
+
+  /// The warning for a search that returned `traces` traces, if that is the cap: more may exist.
+  func capWarning(_ traces: Int, url: String) -> String? {
+    guard traces >= maxTraces else { return nil }
+    return "\(url): the search returned \(traces) traces, the --max-traces limit; some spans of the "
+      + "windows may be missing, raise --max-traces"
   }
 
   /// A configuration with the defaults above.

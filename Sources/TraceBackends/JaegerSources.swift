@@ -21,6 +21,9 @@ struct JaegerV3Source: SpanSource {
       let spans = try await spans(url)
       for span in spans { collector.add(span) }
       reading.inputs.append(InputSummary(file: url, lines: 1, spans: spans.count))
+      if let warning = http.configuration.capWarning(Set(spans.map(\.traceID)).count, url: url) {
+        reading.warnings.append(warning)
+      }
     }
     return reading
   }
@@ -65,6 +68,9 @@ struct JaegerLegacySource: SpanSource {
       let spans = try await spans(url)
       for span in spans { collector.add(span) }
       reading.inputs.append(InputSummary(file: url, lines: 1, spans: spans.count))
+      if let warning = http.configuration.capWarning(Set(spans.map(\.traceID)).count, url: url) {
+        reading.warnings.append(warning)
+      }
     }
     return reading
   }

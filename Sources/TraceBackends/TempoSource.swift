@@ -22,10 +22,14 @@ struct TempoSource: SpanSource {
   func collect(into collector: inout SpanCollector, within range: TimeRange) async throws -> SourceReading {
     var ids: [String] = []
     var seen: Set<String> = []
-    for query in queries() {
-      for id in try await search(query, range) where seen.insert(id).inserted { ids.append(id) }
-    }
     var reading = SourceReading()
+    for query in queries() {
+      let found = try await search(query, range)
+      if let warning = http.configuration.capWarning(found.count, url: searchURL(query, range)) {
+        reading.warnings.append(warning)
+      }
+      for id in found where seen.insert(id).inserted { ids.append(id) }
+    }
     var summary = InputSummary(file: http.configuration.baseURL + "/api/traces/…")
     reading.malformed = try await fetch(ids) { span in
       collector.add(span)

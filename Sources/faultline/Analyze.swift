@@ -56,7 +56,9 @@ struct Analyze: AsyncParsableCommand {
   var baseline: String?
 
   @Option(
-    help: ArgumentHelp("Only the experiment's windows that start in this range.", valueName: "START/END"))
+    help: ArgumentHelp(
+      "Only the experiment's windows that start in this range (with a backend, also where they are searched; "
+        + "default: the last 24 hours).", valueName: "START/END"))
   var range: String?
 
   @Option(
@@ -110,7 +112,7 @@ struct Analyze: AsyncParsableCommand {
 
   mutating func run() async throws {
     do {
-      let report = try await analyze()
+      let (report, warnings) = try await analyze()
       switch output {
       case .text: print(ReportTable.render(report), terminator: "")
       case .json:
@@ -127,6 +129,9 @@ struct Analyze: AsyncParsableCommand {
           throw CLIError(
             message: "cannot write the report to \(path): \(error.localizedDescription)", code: 2)
         }
+      }
+      for warning in warnings {
+        FileHandle.standardError.write(Data("faultline: warning: \(warning)\n".utf8))
       }
       for line in report.malformed {
         FileHandle.standardError.write(Data("faultline: skipped malformed line \(line)\n".utf8))
@@ -159,7 +164,7 @@ struct Analyze: AsyncParsableCommand {
       maxTraces: maxTraces)
   }
 
-  private func analyze() async throws -> AnalysisReport {
+  private func analyze() async throws -> (AnalysisReport, [String]) {
     guard let backend = try backend() else {
       guard !files.isEmpty else {
         throw CLIError(
@@ -171,7 +176,7 @@ struct Analyze: AsyncParsableCommand {
     return try await BackendSource.with(backend) { source in try await analyze(source) }
   }
 
-  private func analyze(_ source: any SpanSource) async throws -> AnalysisReport {
+  private func analyze(_ source: any SpanSource) async throws -> (AnalysisReport, [String]) {
     guard (experiment == nil) != (window == nil) else {
       throw CLIError(message: "give exactly one of --experiment ID|NAME and --window START/END", code: 2)
     }
@@ -204,6 +209,6 @@ struct Analyze: AsyncParsableCommand {
     report.inputs = reading.inputs
     report.malformed = reading.malformed
     report.experiment = experiment
-    return report
+    return (report, reading.warnings)
   }
 }

@@ -44,6 +44,22 @@ struct BackendCLITests {
     #expect(windows.first?["fault"] as? String == "delay_ms=200")
   }
 
+  @Test func aSearchThatHitsMaxTracesIsAWarningOnStderr() async throws {
+    // The gateway's search holds 24 traces: at --max-traces 24 more may exist.
+    let (capped, roomy) = try await withFixtureServer(BackendFixtures.jaegerV3) { server in
+      let arguments = ["--jaeger", server.url, "--service", "gateway", "--window", "1700000060/1700000120"]
+      return (
+        try AnalyzeCLITests().run(arguments + ["--max-traces", "24"]),
+        try AnalyzeCLITests().run(arguments + ["--max-traces", "25"])
+      )
+    }
+    #expect(capped.status == 0 && roomy.status == 0)
+    #expect(capped.stderr.contains("faultline: warning: "))
+    #expect(capped.stderr.contains("query.service_name=gateway"))
+    #expect(capped.stderr.contains("the search returned 24 traces, the --max-traces limit"))
+    #expect(!roomy.stderr.contains("warning"))
+  }
+
   @Test func anUnreachableBackendExitsTwoNamingTheURL() async throws {
     // A port that was free a moment ago: nothing listens there.
     let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
