@@ -11,6 +11,8 @@
 #   make image-test  checks that image from inside its filesystem under runc (scripts/image-test).
 #                 Neither is part of make test: the release build alone takes 15+ minutes on
 #                 2 cores, and the base needs the Debian mirror (deploy/kubernetes/README.md).
+#   make report-test  the `analyze --report` page in headless Chromium, alone (screenshot in
+#                 .build/test-output/); unit-test runs it after the parallel suite.
 #   make format / make lint
 
 SHELL := /bin/bash
@@ -18,7 +20,8 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
 XCTEST := .build/debug/faultlinePackageTests.xctest
-APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev zlib1g-dev libcap2-bin iproute2 qemu-system-x86 busybox-static cpio kmod
+# chromium: the HTML report's browser test (about 80 s to install from Debian's mirror).
+APT_PACKAGES := libnl-3-dev libnl-route-3-dev libcap-dev zlib1g-dev libcap2-bin iproute2 qemu-system-x86 busybox-static cpio kmod chromium
 STAMP := .build-deps/stamp
 # make image / image-test only: podman builds and mounts, runc runs (podman's crun cannot here),
 # mmdebstrap makes the base, binutils strips and reads ELF, libcap2-bin decodes capability sets.
@@ -28,7 +31,7 @@ IMAGE_STAMP := .build-deps/image-stamp
 IMAGE ?= localhost/faultline:dev
 
 .PHONY: all deps build test unit-test vm-test python-test lint format clean deploy-test bench demo \
-  image image-test
+  image image-test report-test
 
 all: build
 
@@ -57,6 +60,12 @@ build: deps
 unit-test: build
 	@echo "==> unit tests on the host (the real-kernel suites are skipped here; vm-test runs them)"
 	$(SWIFT) test --skip-build
+	@$(MAKE) --no-print-directory report-test
+
+# Alone, not inside the parallel run above: Chromium's start-up takes both cores for seconds.
+report-test: build
+	@echo "==> faultline analyze --report in headless Chromium (screenshot: .build/test-output/analyze-report.png)"
+	FAULTLINE_BROWSER_TEST=1 $(SWIFT) test --skip-build --filter ReportBrowserTests --filter ReportHTMLTests
 
 vm-test: build
 	@echo "==> privileged suite in the real-kernel VM (this host's kernel has no sch_netem)"

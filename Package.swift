@@ -124,11 +124,22 @@ let package = Package(
     // `faultline analyze`: spans from OTLP JSON files, fault windows, statistics and verdicts.
     // The model is pure; only OTLPFile and GzipInflater read files.
     .target(name: "TraceAnalysis", dependencies: ["ChaosAnnotations", "CZlib"]),
+    // The tracing backends' query APIs (Jaeger api_v3 and internal JSON, Tempo) as span sources.
+    .target(
+      name: "TraceBackends",
+      dependencies: [
+        "TraceAnalysis", "ChaosAnnotations",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
     .executableTarget(
       name: "faultline",
       dependencies: [
         "FaultModel", "NetemKernel", "FaultAgent", "FaultTelemetry", "KubeTargets", "AgentEndpoints",
-        "ChaosAnnotations", "TraceAnalysis",
+        "ChaosAnnotations", "TraceAnalysis", "TraceBackends",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -177,7 +188,15 @@ let package = Package(
       dependencies: [
         "ChaosAnnotations", "ChaosAnnotationsTracing", "FaultAgent", "FaultModel", "AgentTestSupport",
       ]),
-    .testTarget(name: "TraceAnalysisTests", dependencies: ["TraceAnalysis", "ChaosAnnotations"]),
+    .testTarget(
+      name: "TraceAnalysisTests",
+      dependencies: [
+        "TraceAnalysis", "TraceBackends", "ChaosAnnotations",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ],
+      exclude: ["Fixtures"]),
     .testTarget(
       name: "AgentEndpointsTests",
       dependencies: [

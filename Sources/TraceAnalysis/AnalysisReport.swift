@@ -18,12 +18,14 @@ public struct AnalysisReport: Sendable, Encodable {
   public var blastRadius: BlastRadius
   /// One per `--fail-if`, in order.
   public var verdicts: [VerdictResult] = []
+  /// The latency distributions of the most changed operations (the HTML report plots them).
+  public var distributions: [LatencyDistribution] = []
   /// True unless a verdict failed.
   public var passed: Bool { !verdicts.contains { $0.outcome == .fail } }
 
   enum CodingKeys: String, CodingKey {
     case inputs, malformed, experiment, windows, excludedServices, operations, attribution, blastRadius
-    case verdicts, passed
+    case verdicts, distributions, passed
   }
 
   /// Encodes every field, `passed` included.
@@ -38,6 +40,7 @@ public struct AnalysisReport: Sendable, Encodable {
     try container.encode(attribution, forKey: .attribution)
     try container.encode(blastRadius, forKey: .blastRadius)
     try container.encode(verdicts, forKey: .verdicts)
+    try container.encode(distributions, forKey: .distributions)
     try container.encode(passed, forKey: .passed)
   }
 }
@@ -70,6 +73,13 @@ public struct MalformedLine: Sendable, Hashable, Codable, CustomStringConvertibl
   public var line: Int
   /// What is wrong with it.
   public var message: String
+
+  /// A skipped line (or, from a backend, a skipped response: `file` is its URL, `line` 1).
+  public init(file: String, line: Int, message: String) {
+    self.file = file
+    self.line = line
+    self.message = message
+  }
 
   /// `FILE:LINE: message`.
   public var description: String { "\(file):\(line): \(message)" }
@@ -181,4 +191,27 @@ public struct VerdictResult: Sendable, Hashable, Codable {
   public var observed: Double?
   /// `observed` with its unit, e.g. `+412.0%` or `3 timeouts`.
   public var detail: String
+}
+
+/// One operation's latency before and during the windows, as percentiles: enough to draw both
+/// cumulative distributions without keeping every span.
+public struct LatencyDistribution: Sendable, Hashable, Codable {
+  /// `service.name`.
+  public var service: String
+  /// The span name.
+  public var operation: String
+  /// Server or client spans.
+  public var role: SpanRole
+  /// Latency in ms at 0, 1, …, 100 % (nearest rank; 0 % is the fastest); empty with no requests.
+  public var baselineMs: [Double]
+  /// The same during the windows.
+  public var windowMs: [Double]
+
+  /// Percentiles 0…100 of `durations` (nanoseconds, sorted ascending), in ms.
+  static func percentiles(_ durations: [Int64]) -> [Double] {
+    guard !durations.isEmpty else { return [] }
+    return (0...100).map { p in
+      Double(p == 0 ? durations[0] : Percentiles.nearestRank(Double(p), sorted: durations)!) / 1e6
+    }
+  }
 }

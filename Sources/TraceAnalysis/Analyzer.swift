@@ -5,6 +5,8 @@ public struct Analyzer: Sendable {
   public var conditions: [FailCondition]
   /// `--faulted-service`; empty: the services with requests the middleware marked.
   public var faultedServices: [String]
+  /// How many operations' distributions the report keeps (the most changed first).
+  public static let plottedOperations = 6
 
   /// An analyzer.
   public init(conditions: [FailCondition] = [], faultedServices: [String] = []) {
@@ -46,10 +48,24 @@ public struct Analyzer: Sendable {
     var verdicts: [VerdictResult] = []
     for condition in conditions { verdicts.append(try VerdictEvaluator(phases: phases).evaluate(condition)) }
 
+    // The operations whose median moved most, in either direction; ties: the busier first.
+    let plotted = operations.filter { $0.window.count > 0 && $0.baseline.count > 0 }.sorted {
+      let (left, right) = (abs($0.change.p50Ms ?? 0), abs($1.change.p50Ms ?? 0))
+      return left != right ? left > right : $0.window.count > $1.window.count
+    }.prefix(Self.plottedOperations)
+    let distributions = plotted.map { op in
+      let key = OperationKey(service: op.service, operation: op.operation, role: op.role)
+      return LatencyDistribution(
+        service: op.service, operation: op.operation, role: op.role,
+        baselineMs: LatencyDistribution.percentiles(
+          (baselineGroups[key] ?? []).map(\.durationNanos).sorted()),
+        windowMs: LatencyDistribution.percentiles((duringGroups[key] ?? []).map(\.durationNanos).sorted()))
+    }
+
     return AnalysisReport(
       windows: collector.windows.map(WindowReport.init), excludedServices: agent.sorted(),
       operations: operations,
-      attribution: attribution, blastRadius: blastRadius, verdicts: verdicts)
+      attribution: attribution, blastRadius: blastRadius, verdicts: verdicts, distributions: distributions)
   }
 }
 
@@ -78,6 +94,12 @@ struct OperationKey: Hashable, Comparable {
     service = span.service
     operation = span.name
     role = SpanRole(span.kind) ?? .server
+  }
+
+  init(service: String, operation: String, role: SpanRole) {
+    self.service = service
+    self.operation = operation
+    self.role = role
   }
 
   static func < (lhs: OperationKey, rhs: OperationKey) -> Bool {

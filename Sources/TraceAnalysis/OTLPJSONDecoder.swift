@@ -3,6 +3,11 @@ import Foundation
 /// Decodes one OTLP/JSON `ExportTraceServiceRequest` (one line of the Collector's `file` exporter)
 /// into spans. Pure: bytes in, spans out.
 ///
+/// The backends that answer in OTLP/JSON wrap the same `ResourceSpans` list in an envelope, and
+/// each envelope is read too: Jaeger's api_v3 `{"result": {"resourceSpans": …}}`, Tempo's
+/// `/api/traces/ID` `{"batches": …}` (its name for `resourceSpans`) and `/api/v2/traces/ID`
+/// `{"trace": {"resourceSpans": …}}`.
+///
 /// Follows the OTLP/JSON rules, which differ from plain protobuf JSON: trace and span ids are hex
 /// (base64, as a generic protobuf printer writes them, is read too); 64-bit integers
 /// (`startTimeUnixNano`, `intValue`) are strings or numbers; enums (`kind`, `status.code`) are
@@ -26,7 +31,7 @@ public struct OTLPJSONDecoder: Sendable {
       throw OTLPDecodingError("\(error)")
     }
     var spans: [Span] = []
-    for resourceSpans in request.resourceSpans ?? [] {
+    for resourceSpans in request.allResourceSpans {
       let resource = Self.attributes(resourceSpans.resource?.attributes)
       let service = resource["service.name"]?.text ?? "unknown_service"
       let scopes = (resourceSpans.scopeSpans ?? []) + (resourceSpans.instrumentationLibrarySpans ?? [])
@@ -112,7 +117,8 @@ public struct OTLPDecodingError: Error, Hashable, Sendable, CustomStringConverti
   /// What is wrong, e.g. `span "GET /pay": traceId "xyz" is not 32 hex digits`.
   public var description: String
 
-  init(_ description: String) { self.description = description }
+  /// An error saying `description`.
+  public init(_ description: String) { self.description = description }
 }
 
 extension UInt8 {
@@ -131,6 +137,23 @@ extension String {
 
 private struct ExportRequestJSON: Decodable {
   var resourceSpans: [ResourceSpansJSON]?
+  /// Tempo's name for `resourceSpans` (its `/api/traces/ID` still writes it).
+  var batches: [ResourceSpansJSON]?
+  /// Jaeger api_v3's envelope.
+  var result: ResourceSpansListJSON?
+  /// Tempo `/api/v2/traces/ID`'s envelope.
+  var trace: ResourceSpansListJSON?
+
+  var allResourceSpans: [ResourceSpansJSON] {
+    (resourceSpans ?? []) + (batches ?? []) + (result?.all ?? []) + (trace?.all ?? [])
+  }
+}
+
+private struct ResourceSpansListJSON: Decodable {
+  var resourceSpans: [ResourceSpansJSON]?
+  var batches: [ResourceSpansJSON]?
+
+  var all: [ResourceSpansJSON] { (resourceSpans ?? []) + (batches ?? []) }
 }
 
 private struct ResourceSpansJSON: Decodable {

@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
 import TraceAnalysis
+import TraceBackends
 
 /// `faultline analyze`: what a fault did to the application, from its traces.
-struct Analyze: ParsableCommand {
+struct Analyze: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Compare the application's spans during fault windows with a baseline.",
     discussion: """
@@ -19,8 +20,18 @@ struct Analyze: ParsableCommand {
       window's value (200ms, 1s, 1%, 3) or, with a sign, the change from the baseline (+50% relative, \
       +100ms, +2pp for error_rate, +5). Without a scope it reads all services together.
 
+      Instead of files, a tracing backend's query API: --jaeger URL (api_v3, OTLP) or \
+      --jaeger-legacy URL (the internal /api/traces JSON), each with --service NAME for the \
+      application's entry service (its traces hold its callees' spans); or --tempo URL, with \
+      --traceql QUERY or --service NAME (default: every trace). faultline's own spans are looked \
+      up under --agent-service (default faultline) in --range (default: the last 24 hours).
+
+      --report FILE.html also writes a self-contained HTML page: latency distributions before and \
+      during for the most changed operations, the blast radius, the verdicts and the windows.
+
       Exit status: 0 when every condition passes, 1 when one fails, 2 for bad input (an unreadable \
-      file, an unknown experiment, no window in --range, a bad condition).
+      file, an unreachable backend or its error, an unknown experiment, no window in --range, a \
+      bad condition).
 
       Example: faultline analyze spans.json.gz --experiment payment-latency --fail-if 'p99 > +50%' \
       --fail-if 'order:GET /pay error_rate > 1%'
@@ -45,7 +56,9 @@ struct Analyze: ParsableCommand {
   var baseline: String?
 
   @Option(
-    help: ArgumentHelp("Only the experiment's windows that start in this range.", valueName: "START/END"))
+    help: ArgumentHelp(
+      "Only the experiment's windows that start in this range (with a backend, also where they are searched; "
+        + "default: the last 24 hours).", valueName: "START/END"))
   var range: String?
 
   @Option(
@@ -63,9 +76,43 @@ struct Analyze: ParsableCommand {
   @Option(help: "Output format: text (a table) or json.")
   var output: OutputFormat = .text
 
-  mutating func run() throws {
+  @Option(help: ArgumentHelp("Also write the report as a self-contained HTML page.", valueName: "FILE.html"))
+  var report: String?
+
+  @Option(help: ArgumentHelp("Read spans from Jaeger's api_v3 at this base URL.", valueName: "URL"))
+  var jaeger: String?
+
+  @Option(
+    name: .customLong("jaeger-legacy"),
+    help: ArgumentHelp(
+      "Read spans from Jaeger's internal /api/traces JSON at this base URL.", valueName: "URL"))
+  var jaegerLegacy: String?
+
+  @Option(help: ArgumentHelp("Read spans from Tempo's HTTP API at this base URL.", valueName: "URL"))
+  var tempo: String?
+
+  @Option(
+    name: .customLong("service"),
+    help: ArgumentHelp("With a backend: the application's services whose traces to read.", valueName: "NAME"))
+  var services: [String] = []
+
+  @Option(
+    help: ArgumentHelp("With --tempo: the TraceQL selecting the application's traces.", valueName: "QUERY"))
+  var traceql: String?
+
+  @Option(
+    name: .customLong("agent-service"),
+    help: ArgumentHelp("With a backend: the service.name of faultline's own spans.", valueName: "NAME"))
+  var agentService = "faultline"
+
+  @Option(
+    name: .customLong("max-traces"),
+    help: ArgumentHelp("With a backend: the most traces one search returns.", valueName: "N"))
+  var maxTraces = 1000
+
+  mutating func run() async throws {
     do {
-      let report = try analyze()
+      let (report, warnings) = try await analyze()
       switch output {
       case .text: print(ReportTable.render(report), terminator: "")
       case .json:
@@ -74,6 +121,17 @@ struct Analyze: ParsableCommand {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
           positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         print(String(decoding: try encoder.encode(report), as: UTF8.self))
+      }
+      if let path = self.report {
+        do {
+          try Data(ReportHTML.render(report).utf8).write(to: URL(fileURLWithPath: path))
+        } catch {
+          throw CLIError(
+            message: "cannot write the report to \(path): \(error.localizedDescription)", code: 2)
+        }
+      }
+      for warning in warnings {
+        FileHandle.standardError.write(Data("faultline: warning: \(warning)\n".utf8))
       }
       for line in report.malformed {
         FileHandle.standardError.write(Data("faultline: skipped malformed line \(line)\n".utf8))
@@ -84,14 +142,41 @@ struct Analyze: ParsableCommand {
       throw CLIError(message: error.description, code: 2)
     } catch let error as TraceInputError {
       throw CLIError(message: error.description, code: 2)
+    } catch let error as TraceBackendError {
+      throw CLIError(message: error.description, code: 2)
     }
   }
 
-  private func analyze() throws -> AnalysisReport {
-    guard !files.isEmpty else {
+  /// The backend the flags name, if any (at most one, and not with files).
+  private func backend() throws -> BackendConfiguration? {
+    let given = [
+      jaeger.map { (BackendConfiguration.API.jaegerV3, $0) }, jaegerLegacy.map { (.jaegerLegacy, $0) },
+      tempo.map { (.tempo, $0) },
+    ].compactMap { $0 }
+    guard let (api, url) = given.first else { return nil }
+    guard given.count == 1, files.isEmpty else {
       throw CLIError(
-        message: "give at least one span file, e.g. faultline analyze spans.json --experiment NAME", code: 2)
+        message: "give span files or one of --jaeger, --jaeger-legacy, --tempo, not several", code: 2)
     }
+    guard maxTraces > 0 else { throw CLIError(message: "--max-traces must be at least 1", code: 2) }
+    return BackendConfiguration(
+      api: api, baseURL: url, services: services, traceQL: traceql, agentService: agentService,
+      maxTraces: maxTraces)
+  }
+
+  private func analyze() async throws -> (AnalysisReport, [String]) {
+    guard let backend = try backend() else {
+      guard !files.isEmpty else {
+        throw CLIError(
+          message: "give span files (faultline analyze spans.json --experiment NAME) or a backend "
+            + "(--jaeger URL, --jaeger-legacy URL, --tempo URL)", code: 2)
+      }
+      return try await analyze(OTLPInput(paths: files))
+    }
+    return try await BackendSource.with(backend) { source in try await analyze(source) }
+  }
+
+  private func analyze(_ source: any SpanSource) async throws -> (AnalysisReport, [String]) {
     guard (experiment == nil) != (window == nil) else {
       throw CLIError(message: "give exactly one of --experiment ID|NAME and --window START/END", code: 2)
     }
@@ -99,12 +184,14 @@ struct Analyze: ParsableCommand {
       try FailCondition(parsing: text)
     }
     let explicitBaseline = try baseline.map { text throws(AnalysisInputError) in try TimeRange.parse(text) }
-    let input = OTLPInput(paths: files)
     let windows: [FaultWindow]
     if let experiment {
       var finder = WindowFinder(selector: experiment)
-      try input.findWindows(&finder)
       let limit = try range.map { text throws(AnalysisInputError) in try TimeRange.parse(text) }
+      // A file is read whole; a backend is searched, so it needs a range: the last day unless given.
+      let now = Int64(Date().timeIntervalSince1970 * 1e9)
+      let searched = limit ?? TimeRange(startNanos: now - 86_400 * 1_000_000_000, endNanos: now)
+      try await source.findWindows(&finder, within: searched)
       windows = try finder.windows(baseline: explicitBaseline, within: limit)
     } else {
       let during = try TimeRange.parse(window!)
@@ -112,13 +199,16 @@ struct Analyze: ParsableCommand {
         FaultWindow(during: during, baseline: explicitBaseline ?? WindowFinder.baselines(before: [during])[0])
       ]
     }
+    let span = TimeRange(
+      startNanos: windows.map { min($0.baseline.startNanos, $0.during.startNanos) }.min()!,
+      endNanos: windows.map { max($0.baseline.endNanos, $0.during.endNanos) }.max()!)
     var collector = SpanCollector(windows: windows)
-    let (inputs, malformed) = try input.collect(into: &collector)
+    let reading = try await source.collect(into: &collector, within: span)
     var report = try Analyzer(conditions: parsedConditions, faultedServices: faultedServices).analyze(
       collector)
-    report.inputs = inputs
-    report.malformed = malformed
+    report.inputs = reading.inputs
+    report.malformed = reading.malformed
     report.experiment = experiment
-    return report
+    return (report, reading.warnings)
   }
 }

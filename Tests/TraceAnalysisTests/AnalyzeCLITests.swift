@@ -63,7 +63,7 @@ struct AnalyzeCLITests {
     #expect(
       Set(json.keys) == [
         "inputs", "malformed", "experiment", "windows", "excludedServices", "operations", "attribution",
-        "blastRadius", "verdicts", "passed",
+        "blastRadius", "verdicts", "distributions", "passed",
       ])
     #expect(json["passed"] as? Bool == false)
     let operations = try #require(json["operations"] as? [[String: Any]])
@@ -100,6 +100,26 @@ struct AnalyzeCLITests {
     let result = try run(arguments.map { $0 == "FIXTURE" ? path : $0 })
     #expect(result.status == 2)
     #expect(result.stderr.contains(message))
+  }
+
+  @Test func theReportFlagWritesTheHTMLPageBesideTheTable() throws {
+    let path = try Fixture.write(Fixture.checkoutScenario())
+    let page = (path as NSString).deletingLastPathComponent + "/report.html"
+    let result = try run([path, "--experiment", "payment-latency", "--report", page])
+    #expect(result.status == 0)
+    #expect(result.stdout.contains("experiment payment-latency: 1 window"))
+    let html = try String(contentsOfFile: page, encoding: .utf8)
+    #expect(html.contains("<title>faultline analyze: experiment payment-latency</title>"))
+    #expect(html.contains("class=\"cdf window\""))
+  }
+
+  @Test func anUnwritableReportPathExitsTwo() throws {
+    let path = try Fixture.write(Fixture.checkoutScenario())
+    let result = try run([
+      path, "--experiment", "payment-latency", "--report", "/nonexistent/dir/report.html",
+    ])
+    #expect(result.status == 2)
+    #expect(result.stderr.contains("cannot write the report to /nonexistent/dir/report.html"))
   }
 
   @Test func malformedLinesAreReportedOnStderrAndTheRunGoesOn() throws {

@@ -1,0 +1,108 @@
+import ChaosAnnotations
+import Foundation
+import TraceAnalysis
+
+/// Jaeger's api_v3 (`GET /api/v3/traces`), whose answers are OTLP/JSON in a `{"result": …}`
+/// envelope (Jaeger's `cmd/jaeger/internal/extension/jaegerquery/internal/apiv3/http_gateway.go`).
+/// Its search is per service and returns whole traces, so the entry service brings in its callees.
+struct JaegerV3Source: SpanSource {
+  let http: BackendHTTP
+
+  func findWindows(_ finder: inout WindowFinder, within range: TimeRange) async throws {
+    let url = searchURL(
+      service: http.configuration.agentService, operation: ChaosSpanVocabulary.experimentSpan, range)
+    for span in try await spans(url) { finder.add(span) }
+  }
+
+  func collect(into collector: inout SpanCollector, within range: TimeRange) async throws -> SourceReading {
+    var reading = SourceReading()
+    for service in http.configuration.searchedServices {
+      let url = searchURL(service: service, operation: nil, range)
+      let spans = try await spans(url)
+      for span in spans { collector.add(span) }
+      reading.inputs.append(InputSummary(file: url, lines: 1, spans: spans.count))
+      if let warning = http.configuration.capWarning(Set(spans.map(\.traceID)).count, url: url) {
+        reading.warnings.append(warning)
+      }
+    }
+    return reading
+  }
+
+  /// The snake_case parameter names: every api_v3 release reads them (newer ones also read
+  /// camelCase); `query.num_traces` is the search depth under its oldest name, still accepted.
+  func searchURL(service: String, operation: String?, _ range: TimeRange) -> String {
+    var pairs = [
+      ("query.service_name", service), ("query.start_time_min", RFC3339Nano.format(range.startNanos)),
+      ("query.start_time_max", RFC3339Nano.format(range.endNanos)),
+      ("query.num_traces", String(http.configuration.maxTraces)),
+    ]
+    if let operation { pairs.append(("query.operation_name", operation)) }
+    return http.configuration.baseURL + "/api/v3/traces?" + BackendHTTP.query(pairs)
+  }
+
+  private func spans(_ url: String) async throws -> [Span] {
+    guard let body = try await http.get(url, notFoundIsEmpty: true) else { return [] }
+    do {
+      return try OTLPJSONDecoder().decode(body)
+    } catch {
+      throw TraceBackendError.invalidResponse(url, error.description)
+    }
+  }
+}
+
+/// Jaeger's internal JSON API (`GET /api/traces?service=…&start=…&end=…`, microseconds), which its
+/// UI read until recent v2 releases; for Jaeger versions without api_v3.
+struct JaegerLegacySource: SpanSource {
+  let http: BackendHTTP
+
+  func findWindows(_ finder: inout WindowFinder, within range: TimeRange) async throws {
+    let url = searchURL(
+      service: http.configuration.agentService, operation: ChaosSpanVocabulary.experimentSpan, range)
+    for span in try await spans(url) { finder.add(span) }
+  }
+
+  func collect(into collector: inout SpanCollector, within range: TimeRange) async throws -> SourceReading {
+    var reading = SourceReading()
+    for service in http.configuration.searchedServices {
+      let url = searchURL(service: service, operation: nil, range)
+      let spans = try await spans(url)
+      for span in spans { collector.add(span) }
+      reading.inputs.append(InputSummary(file: url, lines: 1, spans: spans.count))
+      if let warning = http.configuration.capWarning(Set(spans.map(\.traceID)).count, url: url) {
+        reading.warnings.append(warning)
+      }
+    }
+    return reading
+  }
+
+  func searchURL(service: String, operation: String?, _ range: TimeRange) -> String {
+    var pairs = [
+      ("service", service), ("start", String(range.startNanos / 1000)),
+      ("end", String((range.endNanos + 999) / 1000)), ("limit", String(http.configuration.maxTraces)),
+    ]
+    if let operation { pairs.append(("operation", operation)) }
+    return http.configuration.baseURL + "/api/traces?" + BackendHTTP.query(pairs)
+  }
+
+  private func spans(_ url: String) async throws -> [Span] {
+    guard let body = try await http.get(url) else { return [] }
+    do {
+      return try JaegerJSONDecoder().decode(body)
+    } catch {
+      throw TraceBackendError.invalidResponse(url, error.description)
+    }
+  }
+}
+
+/// RFC 3339 with nanoseconds, as Go's `time.RFC3339Nano` parses it (api_v3's time parameters).
+enum RFC3339Nano {
+  static func format(_ nanos: Int64) -> String {
+    let seconds = nanos >= 0 ? nanos / 1_000_000_000 : (nanos - 999_999_999) / 1_000_000_000
+    let fraction = nanos - seconds * 1_000_000_000
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime]
+    let base = formatter.string(from: Date(timeIntervalSince1970: Double(seconds)))
+    let digits = String(fraction)
+    return base.dropLast() + "." + String(repeating: "0", count: 9 - digits.count) + digits + "Z"
+  }
+}
