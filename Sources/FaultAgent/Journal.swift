@@ -168,6 +168,27 @@ public struct Journal: Sendable {
     syncDirectory(activeDirectory)
   }
 
+  /// Removes the temporary files of writers that died mid-write (`kill -9` between creating an
+  /// entry's temporary file and renaming it into place): they are never entries, and nothing else
+  /// would ever remove them. A file whose writer is alive is being written and is left alone; one
+  /// that names no writer (an older faultline's) goes once it is a minute old.
+  private func removeAbandonedTemporaries(_ names: [String]) {
+    for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+      let path = activeDirectory.appendingPathComponent(name).path
+      let abandoned: Bool
+      if let writer = DirectoryHandle.writer(ofTemporary: name) {
+        abandoned = writer != Self.ownPID && kill(writer, 0) != 0 && Errno.current == .noSuchProcess
+      } else {
+        var info = stat()
+        abandoned =
+          lstat(path, &info) == 0 && Double(info.st_mtim.tv_sec) < Date().timeIntervalSince1970 - 60
+      }
+      guard abandoned, unlink(path) == 0 else { continue }
+      logger.info(
+        "removed a temporary journal file its writer left when it died", metadata: ["path": "\(path)"])
+    }
+  }
+
   /// Every valid entry in the journal. Files that cannot be read now (permissions, I/O errors) are
   /// reported through `onError` and left in place; files that are not valid entries are quarantined
   /// (see ``Journal``).
@@ -175,6 +196,7 @@ public struct Journal: Sendable {
     guard let names = try? FileManager.default.contentsOfDirectory(atPath: activeDirectory.path) else {
       return []
     }
+    removeAbandonedTemporaries(names)
     let decoder = JSONDecoder()
     decoder.dateDecodingStrategy = .iso8601
     return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted().compactMap { name in

@@ -67,6 +67,20 @@ final class DirectoryHandle {
 
   deinit { close(fd) }
 
+  /// `.NAME.PID.RANDOM.tmp`: hidden, unpredictable (a symlink planted in advance cannot be at it),
+  /// and naming its writer, so that a file a killed writer left can be told from one being written.
+  static func temporaryName(for name: String) -> String {
+    ".\(name).\(getpid()).\(String(UInt64.random(in: .min ... .max), radix: 16)).tmp"
+  }
+
+  /// The writer's pid in a name ``temporaryName(for:)`` made; nil for any other name.
+  static func writer(ofTemporary name: String) -> pid_t? {
+    guard name.hasPrefix("."), name.hasSuffix(".tmp") else { return nil }
+    let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+    guard parts.count >= 5, let pid = pid_t(parts[parts.count - 3]), pid > 0 else { return nil }
+    return pid
+  }
+
   /// fsyncs the directory so a rename or unlink in it is durable.
   func sync() { fsync(fd) }
 
@@ -78,7 +92,7 @@ final class DirectoryHandle {
     var temp = ""
     var file: FileDescriptor?
     for _ in 0..<8 {
-      temp = ".\(name).\(String(UInt64.random(in: .min ... .max), radix: 16)).tmp"
+      temp = Self.temporaryName(for: name)
       do {
         file = FileDescriptor(
           rawValue: try Errno.retrying {

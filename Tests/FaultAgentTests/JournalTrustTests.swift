@@ -110,6 +110,31 @@ import MetricsTestKit
     #expect(seen.withLock { $0.isEmpty })
   }
 
+  @Test func temporaryFilesOfDeadWritersAreRemovedAndLiveOnesKept() throws {
+    let (journal, seen) = journal()
+    try journal.record(entry(id: "kept"))
+    // A child that has exited and been reaped: its pid names no process.
+    let child = Process()
+    child.executableURL = URL(fileURLWithPath: "/bin/true")
+    try child.run()
+    child.waitUntilExit()
+    let dead = child.processIdentifier
+    try write("{", as: ".kept.json.\(dead).3fa9c2.tmp")
+    try write("{", as: ".other.json.\(getpid()).77aa01.tmp")
+    // An older faultline's name, with no writer in it: removed once a minute old.
+    try write("{", as: ".legacy.json.5e21c0ffee.tmp")
+    try write("{", as: ".fresh.json.5e21c0ffee.tmp")
+    let old = Date().addingTimeInterval(-120)
+    try FileManager.default.setAttributes(
+      [.modificationDate: old], ofItemAtPath: active + "/.legacy.json.5e21c0ffee.tmp")
+
+    #expect(journal.entries().map(\.id) == ["kept"])
+    #expect(
+      try FileManager.default.contentsOfDirectory(atPath: active).sorted()
+        == [".fresh.json.5e21c0ffee.tmp", ".other.json.\(getpid()).77aa01.tmp", "kept.json"])
+    #expect(seen.withLock { $0.isEmpty }, "temporary files are not entries to quarantine")
+  }
+
   @Test func idsAreAStrictCharsetWithoutALeadingDot() {
     for id in ["a", "0123456789abcdef", "web-1.retry_2", String(repeating: "x", count: 128)] {
       #expect(Journal.isValidID(id), "\(id)")
