@@ -5,28 +5,8 @@ import TraceAnalysis
 /// Jaeger's api_v3 (`GET /api/v3/traces`), whose answers are OTLP/JSON in a `{"result": …}`
 /// envelope (Jaeger's `cmd/jaeger/internal/extension/jaegerquery/internal/apiv3/http_gateway.go`).
 /// Its search is per service and returns whole traces, so the entry service brings in its callees.
-struct JaegerV3Source: SpanSource {
+struct JaegerV3Source: JaegerSearch {
   let http: BackendHTTP
-
-  func findWindows(_ finder: inout WindowFinder, within range: TimeRange) async throws {
-    let url = searchURL(
-      service: http.configuration.agentService, operation: ChaosSpanVocabulary.experimentSpan, range)
-    for span in try await spans(url) { finder.add(span) }
-  }
-
-  func collect(into collector: inout SpanCollector, within range: TimeRange) async throws -> SourceReading {
-    var reading = SourceReading()
-    for service in http.configuration.searchedServices {
-      let url = searchURL(service: service, operation: nil, range)
-      let spans = try await spans(url)
-      for span in spans { collector.add(span) }
-      reading.inputs.append(InputSummary(file: url, lines: 1, spans: spans.count))
-      if let warning = http.configuration.capWarning(Set(spans.map(\.traceID)).count, url: url) {
-        reading.warnings.append(warning)
-      }
-    }
-    return reading
-  }
 
   /// The snake_case parameter names: every api_v3 release reads them (newer ones also read
   /// camelCase); `query.num_traces` is the search depth under its oldest name, still accepted.
@@ -40,7 +20,7 @@ struct JaegerV3Source: SpanSource {
     return http.configuration.baseURL + "/api/v3/traces?" + BackendHTTP.query(pairs)
   }
 
-  private func spans(_ url: String) async throws -> [Span] {
+  func spans(_ url: String) async throws -> [Span] {
     guard let body = try await http.get(url, notFoundIsEmpty: true) else { return [] }
     do {
       return try OTLPJSONDecoder().decode(body)
@@ -52,9 +32,39 @@ struct JaegerV3Source: SpanSource {
 
 /// Jaeger's internal JSON API (`GET /api/traces?service=…&start=…&end=…`, microseconds), which its
 /// UI read until recent v2 releases; for Jaeger versions without api_v3.
-struct JaegerLegacySource: SpanSource {
+struct JaegerLegacySource: JaegerSearch {
   let http: BackendHTTP
 
+  func searchURL(service: String, operation: String?, _ range: TimeRange) -> String {
+    var pairs = [
+      ("service", service), ("start", String(range.startNanos / 1000)),
+      ("end", String((range.endNanos + 999) / 1000)), ("limit", String(http.configuration.maxTraces)),
+    ]
+    if let operation { pairs.append(("operation", operation)) }
+    return http.configuration.baseURL + "/api/traces?" + BackendHTTP.query(pairs)
+  }
+
+  func spans(_ url: String) async throws -> [Span] {
+    guard let body = try await http.get(url) else { return [] }
+    do {
+      return try JaegerJSONDecoder().decode(body)
+    } catch {
+      throw TraceBackendError.invalidResponse(url, error.description)
+    }
+  }
+}
+
+/// A Jaeger search API: one query per service over a time range, whole traces back. Both of
+/// Jaeger's APIs read windows and spans the same way; they differ in the URL and the body.
+protocol JaegerSearch: SpanSource {
+  var http: BackendHTTP { get }
+  /// The search for `service` (and `operation`) over `range`.
+  func searchURL(service: String, operation: String?, _ range: TimeRange) -> String
+  /// The spans of the answer to `url`.
+  func spans(_ url: String) async throws -> [Span]
+}
+
+extension JaegerSearch {
   func findWindows(_ finder: inout WindowFinder, within range: TimeRange) async throws {
     let url = searchURL(
       service: http.configuration.agentService, operation: ChaosSpanVocabulary.experimentSpan, range)
@@ -73,24 +83,6 @@ struct JaegerLegacySource: SpanSource {
       }
     }
     return reading
-  }
-
-  func searchURL(service: String, operation: String?, _ range: TimeRange) -> String {
-    var pairs = [
-      ("service", service), ("start", String(range.startNanos / 1000)),
-      ("end", String((range.endNanos + 999) / 1000)), ("limit", String(http.configuration.maxTraces)),
-    ]
-    if let operation { pairs.append(("operation", operation)) }
-    return http.configuration.baseURL + "/api/traces?" + BackendHTTP.query(pairs)
-  }
-
-  private func spans(_ url: String) async throws -> [Span] {
-    guard let body = try await http.get(url) else { return [] }
-    do {
-      return try JaegerJSONDecoder().decode(body)
-    } catch {
-      throw TraceBackendError.invalidResponse(url, error.description)
-    }
   }
 }
 
