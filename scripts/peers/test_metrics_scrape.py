@@ -18,7 +18,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -135,7 +135,11 @@ def test_scrape_parses_with_the_prometheus_parser_and_has_every_family(agent: Ag
     }
 
 
-def test_the_metrics_arrive_over_otlp_when_asked_for(tmp_path: Path) -> None:
+def run_agent_with_receiver(
+    tmp_path: Path, environment: Callable[[int], Dict[str, str]], while_running: Callable[[Path], None]
+) -> Path:
+    """Runs the agent with `environment(receiver's gRPC port)` beside a metrics receiver, calls
+    `while_running(points file)`, stops both (the agent must exit 0) and returns the points file."""
     receiver_dir = tmp_path / "receiver"
     receiver_dir.mkdir()
     points_file = receiver_dir / "points.jsonl"
@@ -143,14 +147,20 @@ def test_the_metrics_arrive_over_otlp_when_asked_for(tmp_path: Path) -> None:
     try:
         agent_dir = tmp_path / "agent"
         agent_dir.mkdir()
-        agent = Agent(agent_dir, {
-            "OTEL_METRICS_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.grpc_port}",
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-            "OTEL_METRIC_EXPORT_INTERVAL": "300",
-            "OTEL_TRACES_EXPORTER": "none",
-        })
-        names: Dict[str, dict] = {}
+        agent = Agent(agent_dir, environment(receiver.grpc_port))
+        while_running(points_file)
+        code, stderr = agent.stop()
+        assert code == 0, stderr
+    finally:
+        receiver.stop()
+    return points_file
+
+
+def test_the_metrics_arrive_over_otlp_when_asked_for(tmp_path: Path) -> None:
+    names: Dict[str, dict] = {}
+
+    def wait_for_points(points_file: Path) -> None:
+        nonlocal names
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not all(
             name in names for name in ("faultline_ready", "faultline_apply_duration_seconds")
@@ -158,10 +168,14 @@ def test_the_metrics_arrive_over_otlp_when_asked_for(tmp_path: Path) -> None:
             time.sleep(0.2)
             lines = points_file.read_text().splitlines() if points_file.exists() else []
             names = {p["name"]: p for p in map(json.loads, lines)}
-        code, stderr = agent.stop()
-        assert code == 0, stderr
-    finally:
-        receiver.stop()
+
+    run_agent_with_receiver(tmp_path, lambda port: {
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_METRIC_EXPORT_INTERVAL": "300",
+        "OTEL_TRACES_EXPORTER": "none",
+    }, wait_for_points)
     assert names["faultline_ready"]["type"] == "gauge"
     assert names["faultline_ready"]["value"] == 1
     assert names["faultline_ready"]["resource"]["service.name"] == "faultline"
@@ -172,20 +186,8 @@ def test_the_metrics_arrive_over_otlp_when_asked_for(tmp_path: Path) -> None:
 
 
 def test_without_otel_metrics_exporter_nothing_is_sent(tmp_path: Path) -> None:
-    receiver_dir = tmp_path / "receiver"
-    receiver_dir.mkdir()
-    points_file = receiver_dir / "points.jsonl"
-    receiver = Receiver(receiver_dir, ["--metrics-out", str(points_file)])
-    try:
-        agent_dir = tmp_path / "agent"
-        agent_dir.mkdir()
-        agent = Agent(agent_dir, {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.grpc_port}",
-            "OTEL_METRIC_EXPORT_INTERVAL": "300",
-        })
-        time.sleep(2)  # several export intervals, had the exporter been on
-        code, stderr = agent.stop()
-        assert code == 0, stderr
-    finally:
-        receiver.stop()
+    points_file = run_agent_with_receiver(tmp_path, lambda port: {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_METRIC_EXPORT_INTERVAL": "300",
+    }, lambda _: time.sleep(2))  # several export intervals, had the exporter been on
     assert not points_file.exists() or points_file.read_text() == ""
