@@ -12,27 +12,8 @@ let faultlineBinary: String = {
 @Suite(
   .enabled(if: FileManager.default.isExecutableFile(atPath: faultlineBinary), "needs the built faultline"))
 struct AnalyzeCLITests {
-  struct Result {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-  }
-
-  func run(_ arguments: [String]) throws -> Result {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: faultlineBinary)
-    process.arguments = ["analyze"] + arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    // The outputs are small (a report), well under a pipe's buffer, so reading after exit is safe.
-    process.waitUntilExit()
-    return Result(
-      status: process.terminationStatus,
-      stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-      stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+  func run(_ arguments: [String]) throws -> ProgramResult {
+    try runProgram(faultlineBinary, ["analyze"] + arguments)
   }
 
   @Test func passingVerdictsExitZeroAndPrintTheTable() throws {

@@ -28,38 +28,16 @@ let browserTestRequested = ProcessInfo.processInfo.environment["FAULTLINE_BROWSE
   .enabled(if: chromium != nil, "needs Debian's chromium (apt-get install chromium)"),
   .timeLimit(.minutes(2)))
 struct ReportBrowserTests {
-  struct Run {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-  }
-
-  func chrome(_ arguments: [String]) throws -> Run {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: chromium!)
+  func chrome(_ arguments: [String]) throws -> ProgramResult {
     // A profile of its own, so a browser of the user's or another test run is not joined.
     let profile = NSTemporaryDirectory() + "fl-chromium-\(UUID().uuidString)"
-    process.arguments =
+    defer { try? FileManager.default.removeItem(atPath: profile) }
+    return try runProgram(
+      chromium!,
       [
         "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--user-data-dir=\(profile)",
         "--enable-logging=stderr", "--v=0",
-      ] + arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    // Read both pipes while it runs: the DOM dump can exceed a pipe's buffer.
-    let errData = Mutexed<Data>(Data())
-    let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-    reader.start()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    while !errData.done { Thread.sleep(forTimeInterval: 0.01) }
-    try? FileManager.default.removeItem(atPath: profile)
-    return Run(
-      status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-      stderr: String(decoding: errData.value, as: UTF8.self))
+      ] + arguments)
   }
 
   /// Every console message Chromium logged (`CONSOLE` lines of `--enable-logging`; it tags
