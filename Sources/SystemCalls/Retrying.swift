@@ -35,12 +35,8 @@ extension Errno {
   /// Calls `body` until it is not interrupted; its result, or the `errno` it failed with (`-1`).
   @inlinable
   public static func retrying(_ body: () -> Int32) throws(Errno) -> Int32 {
-    while true {
-      let result = body()
-      if result != -1 { return result }
-      let failure = Errno(rawValue: threadErrno)
-      if failure != .interrupted { throw failure }
-    }
+    // Widened inside the closure, right after the call: nothing runs between it and the errno read.
+    Int32(truncatingIfNeeded: try retrying { Int(body()) })
   }
 
   /// ``retrying(_:)-(()->Int32)`` for the calls that return `ssize_t` (`send`, `recv`, `read`).
