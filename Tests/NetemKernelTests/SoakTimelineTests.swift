@@ -40,6 +40,36 @@ import Testing
     #expect(soak.overruns(restartTime: 1.4).count == 1)
   }
 
+  @Test func aFaultSeenThroughTwoWindowsWithNoSampleInTheGapIsExplainedByTheSecond() {
+    // The sampler paused between 11.8 and 14.2 (it read only the log), and the next window opened
+    // at 14: one presence spans both windows, and each sample has a window that explains it.
+    var soak = timeline { soak in
+      soak.fires.append(.init(profile: "p", seen: 10, until: 12))
+      soak.fires.append(.init(profile: "p", seen: 14, until: 16))
+    }
+    soak.sample("p", present: false, at: 9.9)
+    for time in [10.1, 11.8, 14.2, 15.8] { soak.sample("p", present: true, at: time) }
+    soak.sample("p", present: false, at: 17)
+    #expect(soak.presences.count == 1)
+    #expect(soak.overruns(restartTime: 0).isEmpty)
+  }
+
+  @Test func aSampleBetweenWindowsIsAnOverrunEvenWhenALaterWindowExplainsTheRest() {
+    var soak = timeline { soak in
+      soak.fires.append(.init(profile: "p", seen: 10, until: 12))
+      soak.fires.append(.init(profile: "p", seen: 16, until: 18))
+    }
+    soak.sample("p", present: false, at: 9.9)
+    for time in [10.1, 11, 14, 16.5] { soak.sample("p", present: true, at: time) }
+    soak.sample("p", present: false, at: 19)
+    let overruns = soak.overruns(restartTime: 0)
+    #expect(overruns.count == 1)
+    // Judged by its worst sample, 14, against the first window's end: 14 - (12 + 0.5).
+    #expect(overruns.first?.at == 14)
+    #expect(abs((overruns.first?.seconds ?? 0) - 1.5) < 1e-9)
+    #expect(overruns.first.map(soak.explain)?.contains("fire seen 16.00, until 18.00") == true)
+  }
+
   @Test func aSlowSampleThatFindsTheFaultGoneDoesNotLengthenIt() {
     var soak = timeline { soak in soak.fires.append(.init(profile: "p", seen: 10, until: 12)) }
     soak.sample("p", present: true, at: 10.2)
