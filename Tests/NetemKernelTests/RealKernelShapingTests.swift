@@ -87,6 +87,11 @@ private final class Samples<T: Sendable>: @unchecked Sendable {
 extension RealKernel {
   /// Targeted faults (prio root, netem child, flower filters) on the real kernel, measured on the wire.
   @Suite struct RealKernelShapingTests {
+    /// The most a spared peer's median may reach, in ms, while the faulted one gains 50 ms: a fifth
+    /// of the delay. Its distance from its own baseline is a timing, which TCG on a loaded machine
+    /// stretches by milliseconds; being far below the delay is the effect.
+    private static let spared = 10.0
+
     private func fault(_ flags: [(String, String)]) throws -> NetemFault {
       var f = NetemFault()
       for (key, value) in flags { try f.set(key, to: value) }
@@ -115,9 +120,7 @@ extension RealKernel {
           + "(baseline \(baseline[0].median) ms); \(peers[1]): \(after[1].median) ms (baseline \(baseline[1].median) ms)"
       )
       #expect((45...90).contains(after[0].median), "selected peer median \(after[0].median) ms")
-      #expect(
-        abs(after[1].median - baseline[1].median) < 2,
-        "other peer \(after[1].median) vs \(baseline[1].median)")
+      #expect(after[1].median < Self.spared, "other peer \(after[1].median) vs \(baseline[1].median)")
       #expect(try await kernel.readShape(net.target, expectedInode: nil) == shape)
       #expect(try await kernel.revert(net.target) == .removed)
     }
@@ -159,7 +162,7 @@ extension RealKernel {
         "measured: udp dst_port 7777 delayed 50ms: median \(delayed.median) ms; port 7778 \(other.median) ms "
           + "(baseline \(baseline.median) ms)")
       #expect((45...90).contains(delayed.median))
-      #expect(abs(other.median - baseline.median) < 2)
+      #expect(other.median < Self.spared, "port 7778 \(other.median) vs \(baseline.median)")
       // A range of ports is its own pair of keys: 7777-7778 catches both.
       _ = try await kernel.applyShaped(
         try fault([("delay", "50ms")]),
@@ -185,7 +188,7 @@ extension RealKernel {
         "measured: 192.0.2.0/24 minus 192.0.2.3/32 delayed 50ms: .2 median \(delayed.median) ms, "
           + ".3 \(excluded.median) ms (baseline \(baseline.median) ms), 2001:db8::3 \(delayed6.median) ms")
       #expect((45...90).contains(delayed.median))
-      #expect(abs(excluded.median - baseline.median) < 2)
+      #expect(excluded.median < Self.spared, "excluded \(excluded.median) vs \(baseline.median)")
       #expect((45...90).contains(delayed6.median))
       #expect(try await kernel.readShape(net.target, expectedInode: nil) == shape)
       #expect(try await kernel.revert(net.target) == .removed)
@@ -239,8 +242,8 @@ extension RealKernel {
       print(
         "measured: reshape peer1 → peer2, delay 50ms: before .2 \(before.0.median) ms, .3 \(before.1.median) ms; "
           + "after .2 \(after.0.median) ms, .3 \(after.1.median) ms")
-      #expect((45...90).contains(before.0.median) && before.1.median < 10)
-      #expect(after.0.median < 10 && (45...90).contains(after.1.median))
+      #expect((45...90).contains(before.0.median) && before.1.median < Self.spared)
+      #expect(after.0.median < Self.spared && (45...90).contains(after.1.median))
       #expect(try await kernel.revert(net.target) == .removed)
     }
 
