@@ -19,7 +19,7 @@ extension RealKernel {
       #expect(report.leftovers.ifbs == 0, "\(report.kernelState)")
       #expect(report.leftovers.journal == 0)
       #expect(report.leftovers.quarantined == 0)
-      #expect(report.overruns.isEmpty, "\(report.overruns)")
+      #expect(report.overruns.isEmpty, "\(report.overrunDetail)")
       // The soak proves something only if the faults were really there, in both namespaces, and
       // the targeted one really reached ingress.
       #expect(report.presences["whole", default: 0] >= 10 && report.presences["aimed", default: 0] >= 10)
@@ -51,6 +51,8 @@ private final class CrashSoak {
     var leftovers: Leftovers
     var kernelState: String
     var overruns: [SoakTimeline.Overrun]
+    /// What the judge saw around each overrun.
+    var overrunDetail: String
     var presences: [String: Int]
     var finalExit: Int32
     var finalLog: String
@@ -324,7 +326,8 @@ private final class CrashSoak {
       overruns.map(\.seconds).max() ?? 0)
     let finalLog = (try? String(contentsOfFile: "\(state)/agent-\(incarnation).log", encoding: .utf8)) ?? ""
     return Report(
-      text: text, leftovers: leftovers, kernelState: kernelState, overruns: overruns, presences: presences,
+      text: text, leftovers: leftovers, kernelState: kernelState, overruns: overruns,
+      overrunDetail: overruns.map(timeline.explain).joined(separator: "\n"), presences: presences,
       finalExit: finalExit, finalLog: finalLog)
   }
 }
