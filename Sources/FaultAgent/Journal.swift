@@ -176,8 +176,8 @@ public struct Journal: Sendable {
     for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") {
       let path = activeDirectory.appendingPathComponent(name).path
       let abandoned: Bool
-      if let writer = DirectoryHandle.writer(ofTemporary: name) {
-        abandoned = writer != Self.ownPID && kill(writer, 0) != 0 && Errno.current == .noSuchProcess
+      if DirectoryHandle.writer(ofTemporary: name) != nil {
+        abandoned = DirectoryHandle.isAbandonedTemporary(name, ownPID: Self.ownPID)
       } else {
         var info = stat()
         abandoned =

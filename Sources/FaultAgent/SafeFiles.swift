@@ -81,14 +81,42 @@ final class DirectoryHandle {
     return pid
   }
 
+  /// Whether `name` is a temporary file whose writer, named in it, is gone: what a writer killed
+  /// between creating it and renaming it into place leaves behind.
+  static func isAbandonedTemporary(_ name: String, ownPID: pid_t = getpid()) -> Bool {
+    guard let writer = writer(ofTemporary: name), writer != ownPID else { return false }
+    return kill(writer, 0) != 0 && Errno.current == .noSuchProcess
+  }
+
+  /// Removes the temporaries of `name` that dead writers left here (`unlinkat`, which removes a
+  /// planted symlink itself, never its target). Returns how many went.
+  @discardableResult
+  func removeAbandonedTemporaries(of name: String) -> Int {
+    // fdopendir takes over the descriptor it is given, and this handle keeps its own.
+    guard let stream = fdopendir(dup(fd)) else { return 0 }
+    defer { closedir(stream) }
+    var abandoned: [String] = []
+    while let entry = readdir(stream) {
+      let entryName = withUnsafeBytes(of: entry.pointee.d_name) {
+        String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+      }
+      if entryName.hasPrefix(".\(name).") && Self.isAbandonedTemporary(entryName) {
+        abandoned.append(entryName)
+      }
+    }
+    return abandoned.filter { unlinkat(fd, $0, 0) == 0 }.count
+  }
+
   /// fsyncs the directory so a rename or unlink in it is durable.
   func sync() { fsync(fd) }
 
   /// Writes `data` to `name` in this directory so that readers see the old or the new file, never a
   /// partial one: a random temporary name created with `O_CREAT|O_EXCL|O_NOFOLLOW`, written,
   /// `fchmod`ed to `mode`, fsynced, `renameat` over `name` (which replaces a symlink at `name` rather
-  /// than following it), then the directory fsynced.
+  /// than following it), then the directory fsynced. The temporaries of `name` that a killed writer
+  /// left are removed first, so each write also cleans up after the last crash.
   func writeAtomically(_ data: Data, to name: String, mode: mode_t = 0o644) throws(SafeFileError) {
+    removeAbandonedTemporaries(of: name)
     var temp = ""
     var file: FileDescriptor?
     for _ in 0..<8 {

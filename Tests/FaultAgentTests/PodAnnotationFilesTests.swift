@@ -66,6 +66,35 @@ import Testing
     #expect(text.contains("chaos.experiment/name=\"web-latency\""))
   }
 
+  @Test func theNextWriteRemovesTheTemporariesAKilledWriterLeftAndNothingElse() async throws {
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let podDirectory = pods + "/" + Self.uid
+    try FileManager.default.createDirectory(atPath: podDirectory, withIntermediateDirectories: true)
+    // A child that has exited and been reaped: its pid names no process.
+    let child = Process()
+    child.executableURL = URL(fileURLWithPath: "/bin/true")
+    try child.run()
+    child.waitUntilExit()
+    let dead = child.processIdentifier
+    let left = ".annotations.\(dead).3fa9c2.tmp"
+    try Data("partial".utf8).write(to: URL(fileURLWithPath: podDirectory + "/" + left))
+    // One the pod planted in the same shape, as a symlink to a host file: the link goes, not its target.
+    let target = try victim("planted")
+    let planted = ".annotations.\(dead).77aa01.tmp"
+    try FileManager.default.createSymbolicLink(
+      atPath: podDirectory + "/" + planted, withDestinationPath: target)
+    // A live writer's (pid 1 always runs), another file's, and a name with no writer in it stay.
+    let kept = [".annotations.1.5e21c0.tmp", ".other.\(dead).5e21c0.tmp", ".annotations.tmp"]
+    for name in kept { try Data("x".utf8).write(to: URL(fileURLWithPath: podDirectory + "/" + name)) }
+
+    let observer = PodAnnotationFiles(directory: pods, compatKey: nil, logger: Logger(label: "test"))
+    await observer.observe(opened(uid: Self.uid))
+    #expect(
+      try FileManager.default.contentsOfDirectory(atPath: podDirectory).sorted()
+        == (kept + ["annotations"]).sorted())
+    #expect(isUntouched(target))
+  }
+
   @Test func aSymlinkedPodDirectoryIsRefused() async throws {
     defer { try? FileManager.default.removeItem(atPath: root) }
     try FileManager.default.createSymbolicLink(atPath: pods + "/" + Self.uid, withDestinationPath: victims)

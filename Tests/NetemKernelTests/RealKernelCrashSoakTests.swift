@@ -19,6 +19,7 @@ extension RealKernel {
       #expect(report.leftovers.ifbs == 0, "\(report.kernelState)")
       #expect(report.leftovers.journal == 0)
       #expect(report.leftovers.quarantined == 0)
+      #expect(report.leftovers.temporaries == 0)
       #expect(report.overruns.isEmpty, "\(report.overrunDetail)")
       // The soak proves something only if the faults were really there, in both namespaces, and
       // the targeted one really reached ingress.
@@ -44,6 +45,8 @@ private final class CrashSoak {
     var ifbs = 0
     var journal = 0
     var quarantined = 0
+    /// Hidden `.tmp` files a killed writer left: the journal's and the annotation file's.
+    var temporaries = 0
   }
 
   struct Report {
@@ -280,6 +283,12 @@ private final class CrashSoak {
     ((try? FileManager.default.contentsOfDirectory(atPath: "\(state)/\(directory)")) ?? []).count
   }
 
+  private func temporaries(in directory: String) -> Int {
+    ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+      $0.hasPrefix(".") && $0.hasSuffix(".tmp")
+    }.count
+  }
+
   private func lines(_ arguments: [String]) -> [Substring] {
     guard let result = try? NetemKernelTests.run(arguments), result.status == 0 else { return [] }
     return result.stdout.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
@@ -302,6 +311,7 @@ private final class CrashSoak {
     }
     leftovers.journal = entries("active")
     leftovers.quarantined = entries("quarantine")
+    leftovers.temporaries = ["", "/active"].map { temporaries(in: state + $0) }.reduce(0, +)
     let sorted = restarts.sorted()
     let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
     // "By more than the restart time": the typical one, measured in this run.
@@ -320,6 +330,7 @@ private final class CrashSoak {
       "\nmeasured: faults seen: whole \(presences["whole", default: 0]), aimed \(presences["aimed", default: 0])"
     text += "; leftovers: qdiscs \(leftovers.qdiscs), filters \(leftovers.filters), IFBs \(leftovers.ifbs)"
     text += ", journal entries \(leftovers.journal) (quarantined \(leftovers.quarantined))"
+    text += ", temporary files \(leftovers.temporaries)"
     text += String(
       format: ", faults past their window by more than the restart: %d (largest overrun %.2f s)",
       overruns.count,
