@@ -4,11 +4,12 @@ import Prometheus
 
 extension AgentMetrics {
   /// A swift-prometheus factory that records into `registry` with the agent's histogram buckets
-  /// (``AgentMetrics/applyDurationBuckets``); swift-metrics leaves buckets to each backend.
-  public static func prometheusFactory(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+  /// (``AgentMetrics/applyDurationBuckets``) and `# HELP` texts (``AgentMetrics/help``);
+  /// swift-metrics leaves both to each backend.
+  static func prometheusFactory(registry: PrometheusCollectorRegistry) -> any MetricsFactory {
     var factory = PrometheusMetricsFactory(registry: registry)
     factory.valueHistogramBuckets = AgentMetrics.valueHistogramBuckets
-    return factory
+    return DescribedPrometheusFactory(inner: factory, help: AgentMetrics.help)
   }
 
   /// Metrics recorded into `registry` (served by ``HTTPEndpoint`` at `/metrics`) and, when given,

@@ -48,6 +48,24 @@ public final class AgentMetrics: Sendable {
     public static let spansDropped = "faultline_spans_dropped_total"
   }
 
+  /// What each metric means, in one line: the `# HELP` text of the Prometheus scrape (swift-metrics
+  /// instruments carry no description, so the backend takes it from here) and the "meaning" column
+  /// of `docs/METRICS.md`.
+  public static let help: [String: String] = [
+    Name.injections: "Fault injections attempted, by outcome.",
+    Name.applyDuration:
+      "Seconds to apply a fault and read it back from the kernel; failed attempts are observed too.",
+    Name.reverts: "Faults reverted, by reason.",
+    Name.activeFaults: "Faults applied on the kernel now.",
+    Name.reloadErrors: "Reloads of the profile directory that failed; the last good profiles keep running.",
+    Name.ready: "1 when the agent is ready (what /readyz reports), else 0.",
+    Name.faultsPending:
+      "Faults the agent could not apply (kind=apply) or revert (kind=revert) yet; retried with backoff.",
+    Name.drifts: "Open faults found changed on the kernel by someone else, by kind.",
+    Name.journalQuarantined: "Journal files that were not valid entries, moved into quarantine/.",
+    Name.spansDropped: "Spans the OTLP exporter gave up on.",
+  ]
+
   /// The upper bounds of the apply-latency buckets, in seconds: 100 µs to 1 s. Backends take them
   /// from here for the ``Name/applyDuration`` histogram (swift-metrics leaves buckets to the backend).
   ///

@@ -61,6 +61,21 @@ import Testing
     #expect(lines.contains(#"faultline_apply_duration_seconds_count 3"#))
   }
 
+  @Test func everyMetricHasOneHelpLineWithItsMeaningAndOneTypeLine() {
+    let registry = PrometheusCollectorRegistry()
+    let metrics = AgentMetrics.prometheus(registry: registry)
+    metrics.recordRevert(reason: "a_reason_not_known_up_front")
+    metrics.recordDrift(kind: "changed")
+    let lines = registry.emitToString().split(separator: "\n").map(String.init)
+    let names = Set(lines.filter { !$0.hasPrefix("#") }.map { String($0.prefix { $0 != "{" && $0 != " " }) })
+    #expect(AgentMetrics.help.count == 10)
+    for (name, help) in AgentMetrics.help {
+      #expect(lines.filter { $0 == "# HELP \(name) \(help)" }.count == 1, "\(name)")
+      #expect(lines.filter { $0.hasPrefix("# TYPE \(name) ") }.count == 1, "\(name)")
+      #expect(names.contains { $0.hasPrefix(name) }, "\(name) has no samples")
+    }
+  }
+
   @Test func metricsReflectsRecordsMadeWhileServing() async throws {
     let registry = PrometheusCollectorRegistry()
     let metrics = AgentMetrics.prometheus(registry: registry)

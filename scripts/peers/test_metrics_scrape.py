@@ -111,6 +111,8 @@ def test_scrape_parses_with_the_prometheus_parser_and_has_every_family(agent: Ag
     assert content_type == "text/plain; version=0.0.4"
     families = {family.name: family for family in text_string_to_metric_families(text)}
     assert {name: families[name].type for name in EXPECTED_TYPES if name in families} == EXPECTED_TYPES
+    # Every family says what it means (# HELP), as docs/METRICS.md's "meaning" column does.
+    assert [name for name in EXPECTED_TYPES if not families[name].documentation] == []
 
     def samples(family: str) -> List[Sample]:
         return families[family].samples
