@@ -8,6 +8,9 @@ public struct AnalysisReport: Sendable, Encodable {
   public var experiment: String?
   /// The windows and their baselines.
   public var windows: [WindowReport] = []
+  /// The windows' total length over the baselines': baseline counts are multiplied by it before a
+  /// verdict or the blast radius compares them with the window's (the table shows them raw).
+  public var baselineScale: Double = 1
   /// Services left out because they emitted faultline's own spans (the agent).
   public var excludedServices: [String] = []
   /// Per service, operation and role, sorted by service, operation, role.
@@ -24,7 +27,8 @@ public struct AnalysisReport: Sendable, Encodable {
   public var passed: Bool { !verdicts.contains { $0.outcome == .fail } }
 
   enum CodingKeys: String, CodingKey {
-    case inputs, malformed, experiment, windows, excludedServices, operations, attribution, blastRadius
+    case inputs, malformed, experiment, windows, baselineScale, excludedServices, operations, attribution
+    case blastRadius
     case verdicts, distributions, passed
   }
 
@@ -35,6 +39,7 @@ public struct AnalysisReport: Sendable, Encodable {
     try container.encode(malformed, forKey: .malformed)
     try container.encodeIfPresent(experiment, forKey: .experiment)
     try container.encode(windows, forKey: .windows)
+    try container.encode(baselineScale, forKey: .baselineScale)
     try container.encode(excludedServices, forKey: .excludedServices)
     try container.encode(operations, forKey: .operations)
     try container.encode(attribution, forKey: .attribution)

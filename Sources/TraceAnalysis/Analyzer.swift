@@ -19,7 +19,8 @@ public struct Analyzer: Sendable {
     let agent = collector.agentServices
     let phases = Phases(
       during: collector.during.filter { !agent.contains($0.service) && SpanRole($0.kind) != nil },
-      baseline: collector.baseline.filter { !agent.contains($0.service) && SpanRole($0.kind) != nil })
+      baseline: collector.baseline.filter { !agent.contains($0.service) && SpanRole($0.kind) != nil },
+      windows: collector.windows)
     let marks = ExperimentMarks(windows: collector.windows)
 
     var operations: [OperationReport] = []
@@ -63,7 +64,8 @@ public struct Analyzer: Sendable {
     }
 
     return AnalysisReport(
-      windows: collector.windows.map(WindowReport.init), excludedServices: agent.sorted(),
+      windows: collector.windows.map(WindowReport.init), baselineScale: phases.baselineScale,
+      excludedServices: agent.sorted(),
       operations: operations,
       attribution: attribution, blastRadius: blastRadius, verdicts: verdicts, distributions: distributions)
   }
@@ -75,12 +77,21 @@ struct Phases {
   let baseline: [Span]
   let duringRetries: Set<String>
   let baselineRetries: Set<String>
+  /// The windows' total length over the baselines': what a baseline count (requests, errors,
+  /// timeouts, retries) is multiplied by before it is compared with a window's. A baseline cut short
+  /// by the previous window, or a `--baseline` of another length, sees fewer or more requests at the
+  /// same rate. 1 when either has no length.
+  let baselineScale: Double
 
-  init(during: [Span], baseline: [Span]) {
+  init(during: [Span], baseline: [Span], windows: [FaultWindow] = []) {
     self.during = during
     self.baseline = baseline
     duringRetries = SpanOutcome.retries(among: during)
     baselineRetries = SpanOutcome.retries(among: baseline)
+    // An explicit baseline is every window's: count its length once.
+    let windowNanos = Set(windows.map(\.during)).reduce(0.0) { $0 + Double($1.lengthNanos) }
+    let baselineNanos = Set(windows.map(\.baseline)).reduce(0.0) { $0 + Double($1.lengthNanos) }
+    baselineScale = windowNanos > 0 && baselineNanos > 0 ? windowNanos / baselineNanos : 1
   }
 }
 

@@ -64,10 +64,14 @@ struct BlastRadiusTracer {
     let all = PhaseStats(during, retried: phases.duringRetries)
     let allBefore = PhaseStats(baseline, retried: phases.baselineRetries)
     let slower = (change.p99Percent ?? 0) >= 10 && (change.p99Ms ?? 0) >= 1
+    // Counts are compared at the window's length (``Phases/baselineScale``).
+    func more(_ window: Int, than baseline: Int) -> Bool {
+      Double(window) > Double(baseline) * phases.baselineScale
+    }
     let degraded =
       distance > 0
-      && (slower || (change.errorRatePoints ?? 0) >= 1 || all.timeouts > allBefore.timeouts
-        || all.retries > allBefore.retries)
+      && (slower || (change.errorRatePoints ?? 0) >= 1 || more(all.timeouts, than: allBefore.timeouts)
+        || more(all.retries, than: allBefore.retries))
     return ServiceImpact(
       service: service, distance: distance, faulted: distance == 0, degraded: degraded, change: change,
       timeouts: all.timeouts, retries: all.retries, callers: callers.sorted())

@@ -13,6 +13,13 @@ public enum ReportTable {
       if let fault = window.fault { line += "  \(fault)" }
       out.append(line)
     }
+    if report.baselineScale != 1 {
+      out.append(
+        String(
+          format:
+            "  (the baselines are %.2f× as long as the windows: their counts are scaled by %.2f in verdicts)",
+          1 / report.baselineScale, report.baselineScale))
+    }
     if !report.excludedServices.isEmpty {
       out.append("  (left out, faultline's own spans: \(report.excludedServices.joined(separator: ", ")))")
     }

@@ -30,7 +30,11 @@ struct VerdictEvaluator {
     let window = PhaseStats(during.filter { SpanRole($0.kind) == role }, retried: phases.duringRetries)
     let before = PhaseStats(baseline.filter { SpanRole($0.kind) == role }, retried: phases.baselineRetries)
     let after = Self.value(condition.metric, window)
-    let earlier = Self.value(condition.metric, before)
+    // A count is compared at the window's length (``Phases/baselineScale``); an absolute threshold
+    // reads only the window.
+    let earlier = Self.value(condition.metric, before).map {
+      condition.metric.isCount ? $0 * phases.baselineScale : $0
+    }
 
     let observed: Double?
     let limit: Double

@@ -70,6 +70,26 @@ import Testing
     #expect(windows.map(\.during.startNanos) == [Fixture.nanos(100), Fixture.nanos(300)])
   }
 
+  @Test func countsFromABaselineOfAnotherLengthAreComparedAtTheWindowsLength() throws {
+    // The window is 60 s at one request a second; a 30 s baseline holds half its requests at the
+    // same rate. Latency and rates need no scaling; counts do, or every request count "doubles".
+    let path = try Fixture.write(Fixture.checkoutScenario())
+    let half = TimeRange(startNanos: Fixture.nanos(30), endNanos: Fixture.nanos(60))
+    let report = try Fixture.analyze(
+      [path],
+      conditions: ["gateway count > +10%", "gateway count < -10%", "gateway:GET /checkout p50 > +50%"],
+      baseline: half)
+    #expect(try row(report, "gateway", "GET /checkout", .server).baseline.count == 30)
+    #expect(try row(report, "gateway", "GET /checkout", .server).window.count == 60)
+    #expect(report.verdicts.map(\.outcome) == [.pass, .pass, .fail])
+    #expect(report.verdicts.first?.observed == 0)
+    #expect(report.baselineScale == 2)
+    #expect(ReportTable.render(report).contains("the baselines are 0.50× as long as the windows"))
+    // The same baseline with no scaling would read +100 %: the whole 60 s baseline agrees.
+    let full = try Fixture.analyze([path], conditions: ["gateway count > +10%"])
+    #expect(full.verdicts.map(\.outcome) == [.pass])
+  }
+
   @Test func anUnknownExperimentNamesTheOnesThere() throws {
     let path = try Fixture.write(Fixture.checkoutScenario())
     #expect {

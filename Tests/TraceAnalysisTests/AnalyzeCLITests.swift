@@ -43,7 +43,8 @@ struct AnalyzeCLITests {
       try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
     #expect(
       Set(json.keys) == [
-        "inputs", "malformed", "experiment", "windows", "excludedServices", "operations", "attribution",
+        "inputs", "malformed", "experiment", "windows", "baselineScale", "excludedServices", "operations",
+        "attribution",
         "blastRadius", "verdicts", "distributions", "passed",
       ])
     #expect(json["passed"] as? Bool == false)

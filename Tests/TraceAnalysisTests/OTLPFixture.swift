@@ -180,12 +180,13 @@ enum Fixture {
 
   /// Reads and analyses `paths` as `faultline analyze --experiment` does.
   static func analyze(
-    _ paths: [String], experiment: String = experimentID, conditions: [String] = [], faulted: [String] = []
+    _ paths: [String], experiment: String = experimentID, conditions: [String] = [], faulted: [String] = [],
+    baseline: TimeRange? = nil
   ) throws -> AnalysisReport {
     let input = OTLPInput(paths: paths)
     var finder = WindowFinder(selector: experiment)
     try input.findWindows(&finder)
-    var collector = SpanCollector(windows: try finder.windows())
+    var collector = SpanCollector(windows: try finder.windows(baseline: baseline))
     let (inputs, malformed) = try input.collect(into: &collector)
     var report = try Analyzer(
       conditions: try conditions.map { try FailCondition(parsing: $0) }, faultedServices: faulted
