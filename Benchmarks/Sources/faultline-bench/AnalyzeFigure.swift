@@ -5,10 +5,13 @@ import Glibc
 /// the same file: the protobuf library's own JSON parser (`json_format.Parse` into an
 /// `ExportTraceServiceRequest`, what a script that loads Collector files does) and Foundation's
 /// `JSONSerialization` (a parse with nothing done after it). The claim: the analysis streams, so its
-/// memory follows the spans of the windows and their baselines, not the size of the file.
+/// memory follows the spans of the windows and their baselines, not the size of the file. So the
+/// window holds the same spans whatever the file's size, and the default file is about 1 GB.
 enum AnalyzeFigure {
   /// Spans per line, as the Collector's file exporter batches them.
   static let spansPerLine = 100
+  /// Spans in the window, and as many again in its baseline: a 5-minute window at 100 requests/s.
+  static let windowSpans = 30_000
 
   static func measure(faultline: String, spans: Int) throws -> (
     figures: [String: Any], details: [String: Any]
@@ -42,8 +45,9 @@ enum AnalyzeFigure {
     let details: [String: Any] = [
       "method":
         "a synthetic Collector file (\(lines) lines of \(spansPerLine) spans: gateway, frontend and backend "
-        + "server and client spans with HTTP attributes, and one chaos.experiment span over the middle tenth, so "
-        + "the window and its baseline hold a fifth of the spans), "
+        + "server and client spans with HTTP attributes, a span every 10 ms, and one chaos.experiment span in "
+        + "the middle over \(Self.windowSpans) spans, or the middle tenth of a smaller file, so that the window "
+        + "and its baseline hold the same spans whatever the file's size), "
         + "read by `faultline analyze --experiment --output json` (the whole command: both passes, the "
         + "statistics, the report; wall clock and peak RSS from wait4), by Python protobuf's "
         + "json_format.Parse line by line (timed inside the interpreter, imports excluded), and by "
@@ -63,12 +67,14 @@ enum AnalyzeFigure {
     let step: UInt64 = 10_000_000  // a span every 10 ms
     let duration = UInt64(lines * spansPerLine) * step
     var written = 0
+    // In the middle of the file; in a file too small for a baseline of its own length, the middle tenth.
+    let window = min(UInt64(Self.windowSpans) * step, duration / 10)
     let experiment = line(
       service: "faultline",
       spans: [
         span(
-          trace: 1, id: 1, name: "chaos.experiment", kind: 1, start: start + duration * 45 / 100,
-          end: start + duration * 55 / 100,
+          trace: 1, id: 1, name: "chaos.experiment", kind: 1, start: start + duration / 2 - window / 2,
+          end: start + duration / 2 + window / 2,
           attributes: #"{"key":"chaos.experiment.name","value":{"stringValue":"bench-analyze"}}"#)
       ])
     handle.write(Data(experiment.utf8))

@@ -17,6 +17,7 @@ let usage = """
     --rounds N            fan-out rounds, median reported (default 3)
     --schedule-seconds S  how long the @every 2s daemon runs (default 120)
     --idle-seconds S      idle footprint window (default 60)
+    --analyze-spans N     spans in the analyze figure's file (default 3000000, about 1 GB)
     --netns NAME          profile: use this namespace (with a veth fb0) instead of making one
                           (under valgrind, Foundation's Process cannot spawn `ip`)
     --only a,b            figure groups: inject overhead targeted fanout readpath breakdown schedule
@@ -38,6 +39,7 @@ struct Options {
   var rounds = 3
   var scheduleSeconds = 120
   var idleSeconds = 60
+  var analyzeSpans = 3_000_000
   var only: Set<String>?
   var netns: String?
 
@@ -70,6 +72,7 @@ struct Options {
       case "--rounds": rounds = try number(flag)
       case "--schedule-seconds": scheduleSeconds = try number(flag)
       case "--idle-seconds": idleSeconds = try number(flag)
+      case "--analyze-spans": analyzeSpans = try number(flag)
       case "--only": only = Set(try value(flag).split(separator: ",").map(String.init))
       case "--netns": netns = try value(flag)
       case "-h", "--help": throw BenchError(usage)
@@ -155,7 +158,7 @@ func runSuite(_ options: Options, where side: String) async throws {
   }
   if side == "host" && options.wants("analyze") {
     await record("analyze") {
-      try AnalyzeFigure.measure(faultline: options.faultline!, spans: options.iterations * 300)
+      try AnalyzeFigure.measure(faultline: options.faultline!, spans: options.analyzeSpans)
     }
   }
   if options.wants("annotations") {
