@@ -72,7 +72,8 @@ struct BackendHTTP: Sendable {
     if let error = error as? HTTPClientError {
       switch error {
       case .connectTimeout: return "connection timed out"
-      case .deadlineExceeded, .readTimeout: return "timed out"
+      case .deadlineExceeded, .readTimeout:
+        return "timed out; a slow query service needs a longer --backend-timeout"
       case .remoteConnectionClosed: return "the server closed the connection"
       default: break
       }

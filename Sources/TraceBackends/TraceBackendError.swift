@@ -42,7 +42,9 @@ public struct TraceBackendError: Error, Hashable, Sendable, CustomStringConverti
       }
       return text
     case .tooLarge(let url, let limit):
-      return "\(url): the response is larger than \(limit >> 20) MiB; narrow the range or lower --max-traces"
+      return
+        "\(url): the response is larger than \(limit >> 20) MiB; narrow the range, lower --max-traces or raise "
+        + "--max-response-mib"
     case .invalidResponse(let url, let reason):
       return "\(url): unexpected response (\(reason)); is this the right API for this backend?"
     case .needsService(let api):

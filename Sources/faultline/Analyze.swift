@@ -110,6 +110,17 @@ struct Analyze: AsyncParsableCommand {
     help: ArgumentHelp("With a backend: the most traces one search returns.", valueName: "N"))
   var maxTraces = 1000
 
+  @Option(
+    name: .customLong("backend-timeout"),
+    help: ArgumentHelp("With a backend: how long one request may take.", valueName: "DURATION"),
+    transform: ArgumentValues.positiveDuration)
+  var backendTimeout: Duration = .seconds(30)
+
+  @Option(
+    name: .customLong("max-response-mib"),
+    help: ArgumentHelp("With a backend: the largest response read, in MiB.", valueName: "N"))
+  var maxResponseMiB = 64
+
   mutating func run() async throws {
     do {
       let (report, warnings) = try await analyze()
@@ -159,9 +170,12 @@ struct Analyze: AsyncParsableCommand {
         message: "give span files or one of --jaeger, --jaeger-legacy, --tempo, not several", code: 2)
     }
     guard maxTraces > 0 else { throw CLIError(message: "--max-traces must be at least 1", code: 2) }
+    guard (1...4096).contains(maxResponseMiB) else {
+      throw CLIError(message: "--max-response-mib must be from 1 to 4096", code: 2)
+    }
     return BackendConfiguration(
       api: api, baseURL: url, services: services, traceQL: traceql, agentService: agentService,
-      maxTraces: maxTraces)
+      maxTraces: maxTraces, requestTimeout: backendTimeout, maxResponseBytes: maxResponseMiB << 20)
   }
 
   private func analyze() async throws -> (AnalysisReport, [String]) {

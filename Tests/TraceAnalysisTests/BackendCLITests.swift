@@ -88,6 +88,41 @@ struct BackendCLITests {
     #expect(result.stderr.contains("HTTP 500: query frontend unavailable"))
   }
 
+  @Test func aBackendSlowerThanBackendTimeoutExitsTwoNamingTheFlag() async throws {
+    // A listener that accepts the connection and never answers.
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+      .bind(host: "127.0.0.1", port: 0).get()
+    defer { channel.close(promise: nil) }
+    let started = ContinuousClock.now
+    let result = try AnalyzeCLITests().run([
+      "--tempo", "http://127.0.0.1:\(channel.localAddress!.port!)", "--window", "1700000060/1700000120",
+      "--backend-timeout", "300ms",
+    ])
+    #expect(result.status == 2)
+    #expect(result.stderr.contains("timed out; a slow query service needs a longer --backend-timeout"))
+    // The default would wait 30 s.
+    #expect(ContinuousClock.now - started < .seconds(20))
+    let refused = try AnalyzeCLITests().run([
+      "--tempo", "http://127.0.0.1:1", "--window", "1700000060/1700000120", "--backend-timeout", "0s",
+    ])
+    #expect(refused.status == 2)
+    #expect(refused.stderr.contains("must be greater than 0"))
+  }
+
+  @Test func aResponseOverMaxResponseMiBExitsTwoNamingTheFlag() async throws {
+    let route: FixtureServer.Route = { _, _ in
+      .init(status: .ok, body: Array(repeating: UInt8(ascii: " "), count: 3 << 19))
+    }
+    let result = try await withFixtureServer(route) { server in
+      try AnalyzeCLITests().run([
+        "--tempo", server.url, "--window", "1700000060/1700000120", "--max-response-mib", "1",
+      ])
+    }
+    #expect(result.status == 2)
+    #expect(result.stderr.contains("larger than 1 MiB"))
+    #expect(result.stderr.contains("raise --max-response-mib"))
+  }
+
   @Test func filesAndABackendTogetherAreRefused() throws {
     let result = try AnalyzeCLITests().run([
       BackendSourceTests.otlpFile, "--tempo", "http://127.0.0.1:1", "--window", "1700000060/1700000120",
