@@ -40,28 +40,28 @@ import Testing
     #expect(soak.overruns(restartTime: 1.4).count == 1)
   }
 
+  /// Windows opened at `fires` (seen, until), the fault absent just before the first sample of
+  /// `seen`, present at each, and gone at `gone`.
+  private func samples(fires: [(Double, Double)], seen: [Double], gone: Double) -> SoakTimeline {
+    var soak = timeline { soak in
+      for (at, until) in fires { soak.fires.append(.init(profile: "p", seen: at, until: until)) }
+    }
+    soak.sample("p", present: false, at: seen[0] - 0.2)
+    for time in seen { soak.sample("p", present: true, at: time) }
+    soak.sample("p", present: false, at: gone)
+    return soak
+  }
+
   @Test func aFaultSeenThroughTwoWindowsWithNoSampleInTheGapIsExplainedByTheSecond() {
     // The sampler paused between 11.8 and 14.2 (it read only the log), and the next window opened
     // at 14: one presence spans both windows, and each sample has a window that explains it.
-    var soak = timeline { soak in
-      soak.fires.append(.init(profile: "p", seen: 10, until: 12))
-      soak.fires.append(.init(profile: "p", seen: 14, until: 16))
-    }
-    soak.sample("p", present: false, at: 9.9)
-    for time in [10.1, 11.8, 14.2, 15.8] { soak.sample("p", present: true, at: time) }
-    soak.sample("p", present: false, at: 17)
+    let soak = samples(fires: [(10, 12), (14, 16)], seen: [10.1, 11.8, 14.2, 15.8], gone: 17)
     #expect(soak.presences.count == 1)
     #expect(soak.overruns(restartTime: 0).isEmpty)
   }
 
   @Test func aSampleBetweenWindowsIsAnOverrunEvenWhenALaterWindowExplainsTheRest() {
-    var soak = timeline { soak in
-      soak.fires.append(.init(profile: "p", seen: 10, until: 12))
-      soak.fires.append(.init(profile: "p", seen: 16, until: 18))
-    }
-    soak.sample("p", present: false, at: 9.9)
-    for time in [10.1, 11, 14, 16.5] { soak.sample("p", present: true, at: time) }
-    soak.sample("p", present: false, at: 19)
+    let soak = samples(fires: [(10, 12), (16, 18)], seen: [10.1, 11, 14, 16.5], gone: 19)
     let overruns = soak.overruns(restartTime: 0)
     #expect(overruns.count == 1)
     // Judged by its worst sample, 14, against the first window's end: 14 - (12 + 0.5).
