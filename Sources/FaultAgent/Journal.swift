@@ -177,7 +177,7 @@ public struct Journal: Sendable {
       let path = activeDirectory.appendingPathComponent(name).path
       let abandoned: Bool
       if DirectoryHandle.writer(ofTemporary: name) != nil {
-        abandoned = DirectoryHandle.isAbandonedTemporary(name, ownPID: Self.ownPID)
+        abandoned = DirectoryHandle.isAbandonedTemporary(name)
       } else {
         var info = stat()
         abandoned =

@@ -67,25 +67,31 @@ final class DirectoryHandle {
 
   deinit { close(fd) }
 
-  /// `.NAME.PID.RANDOM.tmp`: hidden, unpredictable (a symlink planted in advance cannot be at it),
-  /// and naming its writer, so that a file a killed writer left can be told from one being written.
+  /// `.NAME.PID.START.RANDOM.tmp`: hidden, unpredictable (a symlink planted in advance cannot be
+  /// at it), and naming its writer by pid and start time, so that a file a killed writer left can be
+  /// told from one being written. A pid alone would not do: a restarted container's agent is pid 1
+  /// again, and would take its predecessor's files for its own.
   static func temporaryName(for name: String) -> String {
-    ".\(name).\(getpid()).\(String(UInt64.random(in: .min ... .max), radix: 16)).tmp"
+    ".\(name).\(Journal.ownPID).\(Journal.ownStartTime).\(String(UInt64.random(in: .min ... .max), radix: 16)).tmp"
   }
 
-  /// The writer's pid in a name ``temporaryName(for:)`` made; nil for any other name.
-  static func writer(ofTemporary name: String) -> pid_t? {
+  /// The writer's pid and start time in a name ``temporaryName(for:)`` made; nil for any other name.
+  static func writer(ofTemporary name: String) -> (pid: pid_t, start: UInt64)? {
     guard name.hasPrefix("."), name.hasSuffix(".tmp") else { return nil }
     let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-    guard parts.count >= 5, let pid = pid_t(parts[parts.count - 3]), pid > 0 else { return nil }
-    return pid
+    guard parts.count >= 6, let pid = pid_t(parts[parts.count - 4]), pid > 0,
+      let start = UInt64(parts[parts.count - 3])
+    else { return nil }
+    return (pid, start)
   }
 
-  /// Whether `name` is a temporary file whose writer, named in it, is gone: what a writer killed
-  /// between creating it and renaming it into place leaves behind.
-  static func isAbandonedTemporary(_ name: String, ownPID: pid_t = getpid()) -> Bool {
-    guard let writer = writer(ofTemporary: name), writer != ownPID else { return false }
-    return kill(writer, 0) != 0 && Errno.current == .noSuchProcess
+  /// Whether `name` is a temporary file whose writer, named in it, is gone (no process with its pid
+  /// and start time): what a writer killed between creating it and renaming it into place leaves.
+  static func isAbandonedTemporary(_ name: String) -> Bool {
+    guard let writer = writer(ofTemporary: name) else { return false }
+    // This process's own are being written now, whatever /proc says.
+    if writer.pid == Journal.ownPID && writer.start == Journal.ownStartTime { return false }
+    return Journal.processStartTime(writer.pid) != writer.start
   }
 
   /// Removes the temporaries of `name` that dead writers left here (`unlinkat`, which removes a

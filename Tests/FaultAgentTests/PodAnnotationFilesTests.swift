@@ -76,15 +76,16 @@ import Testing
     try child.run()
     child.waitUntilExit()
     let dead = child.processIdentifier
-    let left = ".annotations.\(dead).3fa9c2.tmp"
+    let left = ".annotations.\(dead).4242.3fa9c2.tmp"
     try Data("partial".utf8).write(to: URL(fileURLWithPath: podDirectory + "/" + left))
     // One the pod planted in the same shape, as a symlink to a host file: the link goes, not its target.
     let target = try victim("planted")
-    let planted = ".annotations.\(dead).77aa01.tmp"
+    let planted = ".annotations.\(dead).4242.77aa01.tmp"
     try FileManager.default.createSymbolicLink(
       atPath: podDirectory + "/" + planted, withDestinationPath: target)
     // A live writer's (pid 1 always runs), another file's, and a name with no writer in it stay.
-    let kept = [".annotations.1.5e21c0.tmp", ".other.\(dead).5e21c0.tmp", ".annotations.tmp"]
+    let pid1 = try #require(Journal.processStartTime(1))
+    let kept = [".annotations.1.\(pid1).5e21c0.tmp", ".other.\(dead).4242.5e21c0.tmp", ".annotations.tmp"]
     for name in kept { try Data("x".utf8).write(to: URL(fileURLWithPath: podDirectory + "/" + name)) }
 
     let observer = PodAnnotationFiles(directory: pods, compatKey: nil, logger: Logger(label: "test"))
