@@ -16,6 +16,9 @@ public actor AnnotationWriter {
   public let compatKey: String?
   private let createsDirectory: Bool
   private var active: [Published] = []
+  /// Whether a write has removed the temporaries a killed predecessor left: only one that died
+  /// before this writer existed can have left any, so the first successful write is enough.
+  private var sweptTemporaries = false
 
   /// One published experiment.
   struct Published {
@@ -63,7 +66,9 @@ public actor AnnotationWriter {
       Data(AnnotationFormat.render(Self.annotations(for: active, compatKey: compatKey)).utf8), to: url,
       // The shared file's directory is the operator's choice (it may be a symlink); a pod's own
       // directory is the pod's to tamper with, so it is never followed.
-      createDirectory: createsDirectory, directoryMayBeSymlink: !createsDirectory)
+      createDirectory: createsDirectory, directoryMayBeSymlink: !createsDirectory,
+      removingAbandonedTemporaries: !sweptTemporaries)
+    sweptTemporaries = true
   }
 
   /// The `chaos.experiment/…` keys for a set of active experiments.

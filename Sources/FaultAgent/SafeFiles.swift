@@ -119,10 +119,8 @@ final class DirectoryHandle {
   /// Writes `data` to `name` in this directory so that readers see the old or the new file, never a
   /// partial one: a random temporary name created with `O_CREAT|O_EXCL|O_NOFOLLOW`, written,
   /// `fchmod`ed to `mode`, fsynced, `renameat` over `name` (which replaces a symlink at `name` rather
-  /// than following it), then the directory fsynced. The temporaries of `name` that a killed writer
-  /// left are removed first, so each write also cleans up after the last crash.
+  /// than following it), then the directory fsynced.
   func writeAtomically(_ data: Data, to name: String, mode: mode_t = 0o644) throws(SafeFileError) {
-    removeAbandonedTemporaries(of: name)
     var temp = ""
     var file: FileDescriptor?
     for _ in 0..<8 {
@@ -159,13 +157,16 @@ final class DirectoryHandle {
 /// Writes `data` to `url` atomically through its directory (see ``DirectoryHandle/writeAtomically(_:to:mode:)``).
 /// With `createDirectory` the file's directory is created (mode 0755) when missing; its parent must
 /// exist. The directory itself is followed if it is a symlink only with `directoryMayBeSymlink`.
+/// With `removingAbandonedTemporaries` the temporaries of this file that a killed writer left are
+/// removed first (a writer whose directory nothing else sweeps asks for it once).
 func writeAtomically(
   _ data: Data, to url: URL, mode: mode_t = 0o644, createDirectory: Bool = false,
-  directoryMayBeSymlink: Bool = false
+  directoryMayBeSymlink: Bool = false, removingAbandonedTemporaries: Bool = false
 ) throws(SafeFileError) {
   let directory = try DirectoryHandle(
     path: url.deletingLastPathComponent().path, createMode: createDirectory ? 0o755 : nil,
     followingSymlink: directoryMayBeSymlink)
+  if removingAbandonedTemporaries { directory.removeAbandonedTemporaries(of: url.lastPathComponent) }
   try directory.writeAtomically(data, to: url.lastPathComponent, mode: mode)
 }
 
