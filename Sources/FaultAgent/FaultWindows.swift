@@ -132,7 +132,7 @@ public struct FaultWindows: Sendable {
     if let shaping { experiment.shaping = shaping }
     experiment.namespaceInode = window.active.entry.namespace.inode
     window.span.attributes["chaos.experiment.reapplied"] = true
-    Self.describeFault(fault, prefix: "chaos.experiment.netem.", on: window.span)
+    Self.describeFault(fault, prefix: ChaosSpanVocabulary.netemPrefix, on: window.span)
     window.active = try await injectTraced(experiment, under: window.span, force: false)
     await notify(.reapplied(window.summary))
   }
@@ -255,7 +255,7 @@ public struct FaultWindows: Sendable {
     do {
       let active = try await injector.inject(experiment, force: force)
       await notify(.applyFinished(ok: true, seconds: (clock.now - start).seconds))
-      Self.describeFault(active.report.applied.fault, prefix: "chaos.experiment.applied.", on: inject)
+      Self.describeFault(active.report.applied.fault, prefix: ChaosSpanVocabulary.appliedPrefix, on: inject)
       inject.attributes["chaos.experiment.verified"] = true
       span.attributes["chaos.experiment.verified"] = true
       return active
@@ -325,7 +325,7 @@ public struct FaultWindows: Sendable {
     }
     span.attributes = attributes
     if let shaping = experiment.shaping { describeShaping(shaping, on: span) }
-    describeFault(experiment.fault, prefix: "chaos.experiment.netem.", on: span)
+    describeFault(experiment.fault, prefix: ChaosSpanVocabulary.netemPrefix, on: span)
   }
 
   /// The attributes of a journaled fault (crash recovery: the experiment span is gone).
@@ -335,7 +335,7 @@ public struct FaultWindows: Sendable {
     attributes[ChaosSpanVocabulary.id] = entry.id
     describeTarget(entry.target, into: &attributes)
     span.attributes = attributes
-    describeFault(entry.fault, prefix: "chaos.experiment.netem.", on: span)
+    describeFault(entry.fault, prefix: ChaosSpanVocabulary.netemPrefix, on: span)
   }
 
   /// How many matches a span lists before it says how many more there are: a selection of
