@@ -44,7 +44,7 @@ public struct WindowFinder: Sendable {
   /// The name is looked for with its quotes, so request spans the middleware marked (whose keys
   /// `"chaos.experiment.id"` only start the same) do not have to be parsed.
   public static func mayContainExperiment(_ line: [UInt8]) -> Bool {
-    let needle = Array("\"\(ChaosSpanVocabulary.experimentSpan)\"".utf8)
+    let needle = experimentNeedle
     guard line.count >= needle.count else { return false }
     var index = 0
     while index <= line.count - needle.count {
@@ -53,6 +53,9 @@ public struct WindowFinder: Sendable {
     }
     return false
   }
+
+  /// `"chaos.experiment"`, quotes included, as bytes: built once, not per line.
+  private static let experimentNeedle = Array("\"\(ChaosSpanVocabulary.experimentSpan)\"".utf8)
 
   /// Looks at one span.
   public mutating func add(_ span: Span) {

@@ -13,13 +13,17 @@ import Foundation
 /// (`startTimeUnixNano`, `intValue`) are strings or numbers; enums (`kind`, `status.code`) are
 /// numbers or their proto names; field names are lowerCamelCase or the proto's snake_case.
 public struct OTLPJSONDecoder: Sendable {
+  /// One JSON decoder for every line of a file, not one per line.
+  private let decoder: JSONDecoder
+
   /// A decoder.
-  public init() {}
+  public init() {
+    decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+  }
 
   /// The spans of one request; throws ``OTLPDecodingError`` saying what is wrong.
   public func decode(_ line: some Collection<UInt8>) throws(OTLPDecodingError) -> [Span] {
-    let decoder = JSONDecoder()
-    decoder.keyDecodingStrategy = .convertFromSnakeCase
     let request: ExportRequestJSON
     do {
       request = try decoder.decode(ExportRequestJSON.self, from: Data(line))
