@@ -93,7 +93,7 @@ public struct JaegerJSONDecoder: Sendable {
     -> String?
   {
     guard let text, !text.isEmpty else { return nil }
-    guard text.utf8.count <= digits, text.allSatisfy(\.isHexDigit) else {
+    guard text.utf8.count <= digits, text.utf8.allSatisfy(\.isHexDigit) else {
       throw OTLPDecodingError(
         "span \"\(span)\": \(field) \"\(text.prefix(40))\" is not hex of at most \(digits) digits")
     }

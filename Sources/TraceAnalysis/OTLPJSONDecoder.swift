@@ -126,7 +126,8 @@ public struct OTLPDecodingError: Error, Hashable, Sendable, CustomStringConverti
 }
 
 extension UInt8 {
-  fileprivate var isHexDigit: Bool {
+  /// An ASCII hex digit (`Character.isHexDigit` also takes the fullwidth forms).
+  var isHexDigit: Bool {
     (0x30...0x39).contains(self) || (0x41...0x46).contains(self) || (0x61...0x66).contains(self)
   }
 }

@@ -195,6 +195,12 @@ import TraceBackends
     }
   }
 
+  @Test func aJaegerIDWithNonASCIIDigitsIsRefused() {
+    // "１" is a fullwidth digit, which Character.isHexDigit accepts; ids are ASCII hex.
+    let body = #"{"data":[{"traceID":"ab１","spans":[{"traceID":"ab１","spanID":"1","operationName":"op"}]}]}"#
+    #expect(throws: OTLPDecodingError.self) { try JaegerJSONDecoder().decode(Array(body.utf8)) }
+  }
+
   @Test func jaegerLegacyTagsBecomeKindStatusAndEvents() throws {
     let body = try #require(BackendFixtures.file("jaeger-legacy/gateway.json"))
     let spans = try JaegerJSONDecoder().decode(body)
