@@ -216,7 +216,7 @@ public struct LatencyDistribution: Sendable, Hashable, Codable {
   static func percentiles(_ durations: [Int64]) -> [Double] {
     guard !durations.isEmpty else { return [] }
     return (0...100).map { p in
-      Double(p == 0 ? durations[0] : Percentiles.nearestRank(Double(p), sorted: durations)!) / 1e6
+      Double(Percentiles.nearestRank(Double(p), sorted: durations)!) / 1e6
     }
   }
 }

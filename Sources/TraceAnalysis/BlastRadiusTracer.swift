@@ -95,8 +95,6 @@ struct BlastRadiusTracer {
   }
 
   static func signedMs(_ ms: Double) -> String {
-    let magnitude = abs(ms)
-    let text = magnitude >= 100 ? String(format: "%.0f", magnitude) : String(format: "%.1f", magnitude)
-    return (ms < 0 ? "-" : "+") + text + " ms"
+    (ms < 0 ? "-" : "+") + ReportTable.number(abs(ms)) + " ms"
   }
 }

@@ -73,8 +73,7 @@ public struct FailCondition: Sendable, Hashable {
   /// Parses `text` by the grammar above.
   public init(parsing text: String) throws(AnalysisInputError) {
     self.text = text
-    let operators: [Comparison] = [.greaterOrEqual, .lessOrEqual, .greater, .less]
-    guard let (position, comparison) = Self.lastOperator(in: text, operators) else {
+    guard let (position, comparison) = Self.lastOperator(in: text) else {
       throw .badCondition(text, reason: "no comparison (>, >=, <, <=)")
     }
     self.comparison = comparison
@@ -110,8 +109,7 @@ public struct FailCondition: Sendable, Hashable {
     threshold = try Self.threshold(right, metric: metric, text: text)
   }
 
-  private static func lastOperator(in text: String, _ operators: [Comparison]) -> (String.Index, Comparison)?
-  {
+  private static func lastOperator(in text: String) -> (String.Index, Comparison)? {
     var index = text.endIndex
     while index > text.startIndex {
       index = text.index(before: index)
@@ -122,7 +120,7 @@ public struct FailCondition: Sendable, Hashable {
       if next < text.endIndex, text[next] == "=" {
         return (index, symbol == ">" ? .greaterOrEqual : .lessOrEqual)
       }
-      return (index, operators.first { $0.rawValue == String(symbol) }!)
+      return (index, symbol == ">" ? .greater : .less)
     }
     return nil
   }

@@ -123,7 +123,7 @@ public enum ReportHTML {
         [
           impact.service, String(impact.distance), impact.faulted ? "yes" : "no",
           impact.degraded ? "yes" : "no",
-          impact.change.p99Ms.map { (($0 >= 0 ? "+" : "") + ReportTable.ms($0)) } ?? "-",
+          impact.change.p99Ms.map(BlastRadiusTracer.signedMs) ?? "-",
           String(impact.timeouts),
           String(impact.retries), impact.callers.joined(separator: ", "),
         ]

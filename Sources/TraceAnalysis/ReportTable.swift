@@ -82,16 +82,17 @@ public enum ReportTable {
     return out.joined(separator: "\n") + "\n"
   }
 
-  static func ms(_ value: Double?) -> String {
+  /// Milliseconds as every report writes them: whole from 100 ms up, else one decimal.
+  static func number(_ value: Double?) -> String {
     guard let value else { return "-" }
-    return value >= 100 ? String(format: "%.0f ms", value) : String(format: "%.1f ms", value)
+    return abs(value) >= 100 ? String(format: "%.0f", value) : String(format: "%.1f", value)
+  }
+
+  static func ms(_ value: Double?) -> String {
+    value == nil ? "-" : number(value) + " ms"
   }
 
   static func latency(_ before: Double?, _ after: Double?, _ percent: Double?) -> String {
-    func number(_ value: Double?) -> String {
-      guard let value else { return "-" }
-      return value >= 100 ? String(format: "%.0f", value) : String(format: "%.1f", value)
-    }
     var text = "\(number(before)) → \(number(after))"
     if let percent {
       text +=
