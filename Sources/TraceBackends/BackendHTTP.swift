@@ -16,11 +16,9 @@ struct BackendHTTP: Sendable {
     request.method = .GET
     request.headers.add(name: "Accept", value: "application/json")
     request.headers.add(name: "User-Agent", value: "faultline-analyze")
-    let (seconds, attoseconds) = configuration.requestTimeout.components
-    let timeout = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     let response: HTTPClientResponse
     do {
-      response = try await client.execute(request, timeout: timeout)
+      response = try await client.execute(request, timeout: TimeAmount(configuration.requestTimeout))
     } catch is CancellationError {
       throw CancellationError()
     } catch {

@@ -20,14 +20,10 @@ struct JaegerV3Source: JaegerSearch {
     return http.configuration.baseURL + "/api/v3/traces?" + BackendHTTP.query(pairs)
   }
 
-  func spans(_ url: String) async throws -> [Span] {
-    guard let body = try await http.get(url, notFoundIsEmpty: true) else { return [] }
-    do {
-      return try OTLPJSONDecoder().decode(body)
-    } catch {
-      throw TraceBackendError.invalidResponse(url, error.description)
-    }
-  }
+  /// api_v3 answers a search that found nothing with 404 "No traces found".
+  var notFoundIsEmpty: Bool { true }
+
+  func decode(_ body: [UInt8]) throws(OTLPDecodingError) -> [Span] { try OTLPJSONDecoder().decode(body) }
 }
 
 /// Jaeger's internal JSON API (`GET /api/traces?service=…&start=…&end=…`, microseconds), which its
@@ -44,14 +40,9 @@ struct JaegerLegacySource: JaegerSearch {
     return http.configuration.baseURL + "/api/traces?" + BackendHTTP.query(pairs)
   }
 
-  func spans(_ url: String) async throws -> [Span] {
-    guard let body = try await http.get(url) else { return [] }
-    do {
-      return try JaegerJSONDecoder().decode(body)
-    } catch {
-      throw TraceBackendError.invalidResponse(url, error.description)
-    }
-  }
+  var notFoundIsEmpty: Bool { false }
+
+  func decode(_ body: [UInt8]) throws(OTLPDecodingError) -> [Span] { try JaegerJSONDecoder().decode(body) }
 }
 
 /// A Jaeger search API: one query per service over a time range, whole traces back. Both of
@@ -60,11 +51,23 @@ protocol JaegerSearch: SpanSource {
   var http: BackendHTTP { get }
   /// The search for `service` (and `operation`) over `range`.
   func searchURL(service: String, operation: String?, _ range: TimeRange) -> String
-  /// The spans of the answer to `url`.
-  func spans(_ url: String) async throws -> [Span]
+  /// Whether a 404 is an empty answer rather than an error.
+  var notFoundIsEmpty: Bool { get }
+  /// The spans of an answer's body.
+  func decode(_ body: [UInt8]) throws(OTLPDecodingError) -> [Span]
 }
 
 extension JaegerSearch {
+  /// The spans of the answer to `url`.
+  func spans(_ url: String) async throws -> [Span] {
+    guard let body = try await http.get(url, notFoundIsEmpty: notFoundIsEmpty) else { return [] }
+    do {
+      return try decode(body)
+    } catch {
+      throw TraceBackendError.invalidResponse(url, error.description)
+    }
+  }
+
   func findWindows(_ finder: inout WindowFinder, within range: TimeRange) async throws {
     let url = searchURL(
       service: http.configuration.agentService, operation: ChaosSpanVocabulary.experimentSpan, range)

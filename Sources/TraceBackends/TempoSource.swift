@@ -15,8 +15,7 @@ struct TempoSource: SpanSource {
     let query =
       "{ resource.service.name = \(Self.quoted(http.configuration.agentService)) && name = "
       + "\(Self.quoted(ChaosSpanVocabulary.experimentSpan)) }"
-    let ids = try await search(query, range)
-    _ = try await fetch(ids) { span in finder.add(span) }
+    _ = try await fetch(try await search(query, range).ids) { span in finder.add(span) }
   }
 
   func collect(into collector: inout SpanCollector, within range: TimeRange) async throws -> SourceReading {
@@ -24,8 +23,8 @@ struct TempoSource: SpanSource {
     var seen: Set<String> = []
     var reading = SourceReading()
     for query in queries() {
-      let found = try await search(query, range)
-      if let warning = http.configuration.capWarning(found.count, url: searchURL(query, range)) {
+      let (url, found) = try await search(query, range)
+      if let warning = http.configuration.capWarning(found.count, url: url) {
         reading.warnings.append(warning)
       }
       for id in found where seen.insert(id).inserted { ids.append(id) }
@@ -60,16 +59,16 @@ struct TempoSource: SpanSource {
       ])
   }
 
-  /// The trace ids a search returns (hex, leading zeros dropped as Tempo writes them).
-  func search(_ query: String, _ range: TimeRange) async throws -> [String] {
+  /// The search's URL, and the trace ids it returns (hex, leading zeros dropped as Tempo writes them).
+  func search(_ query: String, _ range: TimeRange) async throws -> (url: String, ids: [String]) {
     struct Response: Decodable {
       struct Trace: Decodable { var traceID: String }
       var traces: [Trace]?
     }
     let url = searchURL(query, range)
-    guard let body = try await http.get(url) else { return [] }
+    guard let body = try await http.get(url) else { return (url, []) }
     do {
-      return try JSONDecoder().decode(Response.self, from: Data(body)).traces?.map(\.traceID) ?? []
+      return (url, try JSONDecoder().decode(Response.self, from: Data(body)).traces?.map(\.traceID) ?? [])
     } catch {
       throw TraceBackendError.invalidResponse(url, "not a Tempo search response: \(error)")
     }
