@@ -191,7 +191,7 @@ let package = Package(
     .testTarget(
       name: "TraceAnalysisTests",
       dependencies: [
-        "TraceAnalysis", "TraceBackends", "ChaosAnnotations",
+        "TraceAnalysis", "TraceBackends", "ChaosAnnotations", "AgentTestSupport",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import FaultModel
 import Foundation
 import Synchronization

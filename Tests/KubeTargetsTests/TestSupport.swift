@@ -32,52 +32,6 @@ func makeTemporaryDirectory(_ prefix: String) throws -> String {
   return path
 }
 
-/// Output of a finished process.
-struct ProcessResult {
-  var status: Int32
-  var stdout: String
-  var stderr: String
-}
-
-/// Runs a command to completion, with `environment` replacing the inherited one when given.
-@discardableResult
-func runProcess(_ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-  process.arguments = arguments
-  if let environment { process.environment = environment }
-  let out = Pipe()
-  let err = Pipe()
-  process.standardOutput = out
-  process.standardError = err
-  try process.run()
-  // Drain stderr on another thread so a chatty child cannot block on a full pipe.
-  let errBox = DataBox()
-  let reader = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
-  reader.start()
-  let outData = out.fileHandleForReading.readDataToEndOfFile()
-  waitForExit(process)
-  while !errBox.done { Thread.sleep(forTimeInterval: 0.01) }
-  return ProcessResult(
-    status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-    stderr: String(decoding: errBox.data, as: UTF8.self))
-}
-
-private final class DataBox: @unchecked Sendable {
-  private let lock = NSLock()
-  private var value = Data()
-  private var finished = false
-  var data: Data {
-    get { lock.withLock { value } }
-    set {
-      lock.withLock {
-        value = newValue; finished = true
-      }
-    }
-  }
-  var done: Bool { lock.withLock { finished } }
-}
-
 /// Runs `body`, failing with a ``TestFailure`` when it takes longer than `seconds`.
 func withTimeout<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T)
   async throws -> T

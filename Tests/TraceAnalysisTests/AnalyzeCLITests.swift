@@ -1,19 +1,24 @@
+import AgentTestSupport
 import Foundation
 import Testing
 
-/// The `faultline` binary: `FAULTLINE_BIN`, else the debug build in this checkout.
-let faultlineBinary: String = {
+/// The checkout this file is in.
+let repoRoot: String = {
   var url = URL(fileURLWithPath: #filePath)
   for _ in 0..<3 { url.deleteLastPathComponent() }
-  return ProcessInfo.processInfo.environment["FAULTLINE_BIN"] ?? url.path + "/.build/debug/faultline"
+  return url.path
 }()
+
+/// The `faultline` binary: `FAULTLINE_BIN`, else the debug build in this checkout.
+let faultlineBinary =
+  ProcessInfo.processInfo.environment["FAULTLINE_BIN"] ?? repoRoot + "/.build/debug/faultline"
 
 /// `faultline analyze` as a user runs it: the built binary, its output and exit status.
 @Suite(
   .enabled(if: FileManager.default.isExecutableFile(atPath: faultlineBinary), "needs the built faultline"))
 struct AnalyzeCLITests {
-  func run(_ arguments: [String]) throws -> ProgramResult {
-    try runProgram(faultlineBinary, ["analyze"] + arguments)
+  func run(_ arguments: [String]) throws -> ProcessResult {
+    try runProcess([faultlineBinary, "analyze"] + arguments)
   }
 
   @Test func passingVerdictsExitZeroAndPrintTheTable() throws {

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 import TraceAnalysis
 
@@ -170,11 +171,7 @@ enum Fixture {
 
   /// Gzips `path` with the system's gzip (a real gzip writer, not ours), returning the new path.
   static func gzip(_ path: String, arguments: [String] = ["-kn"]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["gzip"] + arguments + [path]
-    try process.run()
-    process.waitUntilExit()
+    try runProcess(["gzip"] + arguments + [path])
     return path + ".gz"
   }
 

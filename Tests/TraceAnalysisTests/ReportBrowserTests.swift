@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 import Testing
 
@@ -10,10 +11,7 @@ let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first
 
 /// Where browser artifacts go: `FAULTLINE_TEST_OUT`, else `.build/test-output` in this checkout.
 let testOutputDirectory: String = {
-  if let path = ProcessInfo.processInfo.environment["FAULTLINE_TEST_OUT"] { return path }
-  var url = URL(fileURLWithPath: #filePath)
-  for _ in 0..<3 { url.deleteLastPathComponent() }
-  return url.path + "/.build/test-output"
+  ProcessInfo.processInfo.environment["FAULTLINE_TEST_OUT"] ?? repoRoot + "/.build/test-output"
 }()
 
 /// Whether to run the browser: only when asked (`FAULTLINE_BROWSER_TEST=1`, as `make report-test`
@@ -28,14 +26,14 @@ let browserTestRequested = ProcessInfo.processInfo.environment["FAULTLINE_BROWSE
   .enabled(if: chromium != nil, "needs Debian's chromium (apt-get install chromium)"),
   .timeLimit(.minutes(2)))
 struct ReportBrowserTests {
-  func chrome(_ arguments: [String]) throws -> ProgramResult {
+  func chrome(_ arguments: [String]) throws -> ProcessResult {
     // A profile of its own, so a browser of the user's or another test run is not joined.
     let profile = NSTemporaryDirectory() + "fl-chromium-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: profile) }
-    return try runProgram(
-      chromium!,
+    return try runProcess(
       [
-        "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--user-data-dir=\(profile)",
+        chromium!, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
+        "--user-data-dir=\(profile)",
         "--enable-logging=stderr", "--v=0",
       ] + arguments)
   }
@@ -76,23 +74,4 @@ struct ReportBrowserTests {
     #expect(size > 10_000, "the screenshot is missing or blank")
     print("analyze report screenshot: \(screenshot)")
   }
-}
-
-/// A value one thread sets once and another polls.
-final class Mutexed<Value: Sendable>: @unchecked Sendable {
-  private let lock = NSLock()
-  private var stored: Value
-  private var isSet = false
-
-  init(_ value: Value) { stored = value }
-
-  func set(_ value: Value) {
-    lock.withLock {
-      stored = value
-      isSet = true
-    }
-  }
-
-  var value: Value { lock.withLock { stored } }
-  var done: Bool { lock.withLock { isSet } }
 }
