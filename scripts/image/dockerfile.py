@@ -108,10 +108,11 @@ def parse(path: Path) -> RuntimeStage:
 
 def parse_stage(path: Path) -> RuntimeStage:
     """The last stage of a Dockerfile or Containerfile alone: its FROM, packages and config."""
-    stages = [i for i, (keyword, _) in enumerate(instructions(path.read_text())) if keyword == "FROM"]
+    parsed = instructions(path.read_text())
+    stages = [i for i, (keyword, _) in enumerate(parsed) if keyword == "FROM"]
     if not stages:
         raise ValueError(f"{path}: no FROM")
-    last = instructions(path.read_text())[stages[-1]:]
+    last = parsed[stages[-1]:]
     stage = RuntimeStage(base=last[0][1].split()[0], packages=[])
     _read_config(last, stage)
     return stage

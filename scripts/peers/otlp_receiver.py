@@ -100,12 +100,12 @@ from concurrent import futures
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
-from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 try:
     import grpc
     from google.protobuf import json_format
-    from google.protobuf.message import DecodeError
+    from google.protobuf.message import DecodeError, Message
     from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
     from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric
@@ -123,7 +123,7 @@ ExportTraceServiceResponse = trace_service_pb2.ExportTraceServiceResponse
 ExportMetricsServiceRequest = metrics_service_pb2.ExportMetricsServiceRequest
 ExportMetricsServiceResponse = metrics_service_pb2.ExportMetricsServiceResponse
 
-HOST = "127.0.0.1"
+DEFAULT_HOST = "127.0.0.1"
 TRACES_PATH = "/v1/traces"
 METRICS_PATH = "/v1/metrics"
 CONTENT_TYPE_PROTOBUF = "application/x-protobuf"
@@ -144,6 +144,7 @@ _log = logging.getLogger("otlp_receiver")
 
 JSONValue = Any
 Record = Dict[str, JSONValue]
+_Message = TypeVar("_Message", bound=Message)
 
 
 # ---------------------------------------------------------------------------
@@ -320,26 +321,29 @@ def format_span(record: Record) -> str:
     return "\n".join(lines) + "\n"
 
 
-_HEX_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
+_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
 
 
-def _base64_ids_to_hex(node: JSONValue) -> None:
-    """Protobuf's JSON mapping writes bytes as base64; OTLP/JSON wants ids as hex."""
+def _rewrite_ids(node: JSONValue, convert: Callable[[str, str], str]) -> None:
+    """Replace, in place and at any depth, each string id field's value by ``convert(key, value)``.
+
+    Ids are bytes: protobuf's JSON mapping writes them as base64, OTLP/JSON as hex.
+    """
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in _HEX_ID_FIELDS and isinstance(value, str):
-                node[key] = base64.b64decode(value).hex()
+            if key in _ID_FIELDS and isinstance(value, str):
+                node[key] = convert(key, value)
             else:
-                _base64_ids_to_hex(value)
+                _rewrite_ids(value, convert)
     elif isinstance(node, list):
         for item in node:
-            _base64_ids_to_hex(item)
+            _rewrite_ids(item, convert)
 
 
 def collector_file_line(request: ExportTraceServiceRequest) -> str:
     """One line of the Collector ``file`` exporter's format for ``request`` (no newline)."""
     document = json_format.MessageToDict(request, use_integers_for_enums=True)
-    _base64_ids_to_hex(document)
+    _rewrite_ids(document, lambda _key, value: base64.b64decode(value).hex())
     return json.dumps(document, separators=(",", ":"))
 
 
@@ -380,7 +384,7 @@ class SpanSink:
         request_line = collector_file_line(request) if self._requests is not None else None
         self._opened.wait()
         with self._lock:
-            if self._requests is not None and request_line is not None:
+            if self._requests is not None:
                 self._requests.write(request_line + "\n")
                 self._requests.flush()
             for record in records:
@@ -482,7 +486,7 @@ class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
 
 
 def start_grpc(
-    sink: SpanSink, port: int, all_headers: bool, delay: FirstExportDelay
+    sink: SpanSink, host: str, port: int, all_headers: bool, delay: FirstExportDelay
 ) -> Tuple[grpc.Server, int]:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="otlp-grpc"),
@@ -495,11 +499,11 @@ def start_grpc(
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(sink, all_headers, delay), server)
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(sink, all_headers), server)
     try:
-        bound = server.add_insecure_port(f"{HOST}:{port}")
+        bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as exc:
-        raise OSError(f"cannot listen for gRPC on {HOST}:{port}: {exc}") from None
+        raise OSError(f"cannot listen for gRPC on {host}:{port}: {exc}") from None
     if bound == 0:
-        raise OSError(f"cannot listen for gRPC on {HOST}:{port}")
+        raise OSError(f"cannot listen for gRPC on {host}:{port}")
     server.start()
     return server, bound
 
@@ -542,26 +546,15 @@ def encode_rpc_status(code: int, message: str) -> bytes:
     return out
 
 
-_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
-
-
-def _hex_ids_to_base64(node: JSONValue) -> None:
+def _hex_id_to_base64(key: str, value: str) -> str:
     """OTLP/JSON carries ids as hex; protobuf's JSON mapping wants base64 for bytes."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in _ID_FIELDS and isinstance(value, str):
-                try:
-                    raw = bytes.fromhex(value)
-                except ValueError:
-                    raise RequestError(
-                        HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"{key} is not hex: {value[:64]!r}"
-                    ) from None
-                node[key] = base64.b64encode(raw).decode("ascii")
-            else:
-                _hex_ids_to_base64(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids_to_base64(item)
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise RequestError(
+            HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"{key} is not hex: {value[:64]!r}"
+        ) from None
+    return base64.b64encode(raw).decode("ascii")
 
 
 def parse_otlp_json(body: bytes) -> ExportTraceServiceRequest:
@@ -572,12 +565,26 @@ def parse_otlp_json(body: bytes) -> ExportTraceServiceRequest:
         raise RequestError(HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"invalid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise RequestError(HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, "JSON body is not an object")
-    _hex_ids_to_base64(document)
+    _rewrite_ids(document, _hex_id_to_base64)
     request = ExportTraceServiceRequest()
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         raise RequestError(HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"invalid OTLP/JSON: {exc}") from None
+    return request
+
+
+def parse_export(body: bytes, is_json: bool, message_class: Type[_Message], invalid: str) -> _Message:
+    """A new ``message_class`` read from an export body: binary protobuf, or JSON in protobuf's own
+    mapping (unknown fields ignored).  A body that does not parse is a 400 saying ``invalid: why``."""
+    request = message_class()
+    try:
+        if is_json:
+            json_format.Parse(body.decode("utf-8"), request, ignore_unknown_fields=True)
+        else:
+            request.ParseFromString(body)
+    except (DecodeError, json_format.ParseError, UnicodeDecodeError) as exc:
+        raise RequestError(HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"{invalid}: {exc}") from None
     return request
 
 
@@ -605,11 +612,11 @@ def decode_body(body: bytes, content_encoding: str) -> bytes:
 class OTLPHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, sink: SpanSink, all_headers: bool, delay: FirstExportDelay) -> None:
+    def __init__(self, host: str, port: int, sink: SpanSink, all_headers: bool, delay: FirstExportDelay) -> None:
         self.sink = sink
         self.all_headers = all_headers
         self.delay = delay
-        super().__init__((HOST, port), OTLPHTTPHandler)
+        super().__init__((host, port), OTLPHTTPHandler)
 
 
 class OTLPHTTPHandler(BaseHTTPRequestHandler):
@@ -637,16 +644,10 @@ class OTLPHTTPHandler(BaseHTTPRequestHandler):
             if path == METRICS_PATH:
                 self._export_metrics(body, is_json)
                 return
-            if is_json:
+            if is_json:  # OTLP/JSON: hex ids
                 request = parse_otlp_json(body)
             else:
-                request = ExportTraceServiceRequest()
-                try:
-                    request.ParseFromString(body)
-                except DecodeError as exc:
-                    raise RequestError(
-                        HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"invalid protobuf: {exc}"
-                    ) from None
+                request = parse_export(body, False, ExportTraceServiceRequest, "invalid protobuf")
             delay = self.server.delay.take()
             if delay:
                 time.sleep(delay)
@@ -663,28 +664,13 @@ class OTLPHTTPHandler(BaseHTTPRequestHandler):
         except RequestError as error:
             self._reply_error(error, is_json)
             return
-        response = ExportTraceServiceResponse()
-        if is_json:
-            self._reply(HTTPStatus.OK, CONTENT_TYPE_JSON, json_format.MessageToJson(response).encode())
-        else:
-            self._reply(HTTPStatus.OK, CONTENT_TYPE_PROTOBUF, response.SerializeToString())
+        self._reply_ok(ExportTraceServiceResponse(), is_json)
 
     def _export_metrics(self, body: bytes, is_json: bool) -> None:
         """Records a ``/v1/metrics`` export and answers it; errors raise ``RequestError``."""
-        request = ExportMetricsServiceRequest()
-        try:
-            if is_json:
-                json_format.Parse(body.decode("utf-8"), request, ignore_unknown_fields=True)
-            else:
-                request.ParseFromString(body)
-        except (DecodeError, json_format.ParseError, UnicodeDecodeError) as exc:
-            raise RequestError(HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"invalid metrics export: {exc}") from None
+        request = parse_export(body, is_json, ExportMetricsServiceRequest, "invalid metrics export")
         self.server.sink.record_metrics("http", request, select_headers(self.headers.items(), self.server.all_headers))
-        response = ExportMetricsServiceResponse()
-        if is_json:
-            self._reply(HTTPStatus.OK, CONTENT_TYPE_JSON, json_format.MessageToJson(response).encode())
-        else:
-            self._reply(HTTPStatus.OK, CONTENT_TYPE_PROTOBUF, response.SerializeToString())
+        self._reply_ok(ExportMetricsServiceResponse(), is_json)
 
     def do_GET(self) -> None:  # noqa: N802
         self._method_not_allowed()
@@ -761,6 +747,13 @@ class OTLPHTTPHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _reply_ok(self, response: Message, as_json: bool) -> None:
+        """200 with ``response`` in the request's encoding."""
+        if as_json:
+            self._reply(HTTPStatus.OK, CONTENT_TYPE_JSON, json_format.MessageToJson(response).encode())
+        else:
+            self._reply(HTTPStatus.OK, CONTENT_TYPE_PROTOBUF, response.SerializeToString())
+
     def _reply_error(
         self, error: RequestError, as_json: bool, extra_headers: Sequence[Tuple[str, str]] = ()
     ) -> None:
@@ -777,9 +770,9 @@ class OTLPHTTPHandler(BaseHTTPRequestHandler):
 
 
 def start_http(
-    sink: SpanSink, port: int, all_headers: bool, delay: FirstExportDelay
+    sink: SpanSink, host: str, port: int, all_headers: bool, delay: FirstExportDelay
 ) -> Tuple[OTLPHTTPServer, threading.Thread, int]:
-    server = OTLPHTTPServer(port, sink, all_headers, delay)
+    server = OTLPHTTPServer(host, port, sink, all_headers, delay)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="otlp-http", daemon=True
     )
@@ -818,7 +811,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="append each export request to this file as one OTLP/JSON line (the Collector file exporter's format)",
     )
     parser.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for peers in other namespaces)"
+        "--host", default=DEFAULT_HOST, help="address to listen on (default 127.0.0.1; 0.0.0.0 for peers in other namespaces)"
     )
     parser.add_argument("--ready-file", help="write the ports JSON here once listening")
     parser.add_argument("--print", action="store_true", help="pretty-print each span to stdout")
@@ -841,9 +834,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    global HOST  # noqa: PLW0603 - the one listening address both servers use
     args = parse_args(argv)
-    HOST = args.host
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         stream=sys.stderr,
@@ -867,8 +858,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     http_server: Optional[OTLPHTTPServer] = None
     try:
         try:
-            grpc_server, grpc_port = start_grpc(sink, args.grpc_port, args.all_headers, delay)
-            http_server, http_thread, http_port = start_http(sink, args.http_port, args.all_headers, delay)
+            grpc_server, grpc_port = start_grpc(sink, args.host, args.grpc_port, args.all_headers, delay)
+            http_server, http_thread, http_port = start_http(sink, args.host, args.http_port, args.all_headers, delay)
         except OSError as exc:
             sys.stderr.write(f"otlp_receiver: {exc}\n")
             return 1

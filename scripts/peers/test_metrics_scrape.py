@@ -10,7 +10,6 @@ FAULTLINE_BIN and then a missing binary is a failure, not a skip).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -23,7 +22,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-from test_otlp_receiver import Receiver
+from test_otlp_receiver import MetricsReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTLINE = Path(os.environ.get("FAULTLINE_BIN", ROOT / ".build" / "debug" / "faultline"))
@@ -138,38 +137,34 @@ def test_scrape_parses_with_the_prometheus_parser_and_has_every_family(agent: Ag
 
 
 def run_agent_with_receiver(
-    tmp_path: Path, environment: Callable[[int], Dict[str, str]], while_running: Callable[[Path], None]
+    tmp_path: Path, environment: Callable[[int], Dict[str, str]], while_running: Callable[[MetricsReceiver], None]
 ) -> Path:
     """Runs the agent with `environment(receiver's gRPC port)` beside a metrics receiver, calls
-    `while_running(points file)`, stops both (the agent must exit 0) and returns the points file."""
+    `while_running(receiver)`, stops both (the agent must exit 0) and returns the points file."""
     receiver_dir = tmp_path / "receiver"
     receiver_dir.mkdir()
-    points_file = receiver_dir / "points.jsonl"
-    receiver = Receiver(receiver_dir, ["--metrics-out", str(points_file)])
+    receiver = MetricsReceiver(receiver_dir)
     try:
         agent_dir = tmp_path / "agent"
         agent_dir.mkdir()
         agent = Agent(agent_dir, environment(receiver.grpc_port))
-        while_running(points_file)
+        while_running(receiver)
         code, stderr = agent.stop()
         assert code == 0, stderr
     finally:
         receiver.stop()
-    return points_file
+    return receiver.metrics_out
 
 
 def test_the_metrics_arrive_over_otlp_when_asked_for(tmp_path: Path) -> None:
     names: Dict[str, dict] = {}
 
-    def wait_for_points(points_file: Path) -> None:
+    def wait_for_points(receiver: MetricsReceiver) -> None:
         nonlocal names
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(
-            name in names for name in ("faultline_ready", "faultline_apply_duration_seconds")
-        ):
-            time.sleep(0.2)
-            lines = points_file.read_text().splitlines() if points_file.exists() else []
-            names = {p["name"]: p for p in map(json.loads, lines)}
+        for name in ("faultline_ready", "faultline_apply_duration_seconds"):
+            receiver.points(name, expected=1, timeout=max(0.0, deadline - time.monotonic()))
+        names = {p["name"]: p for p in receiver.points()}
 
     run_agent_with_receiver(tmp_path, lambda port: {
         "OTEL_METRICS_EXPORTER": "otlp",

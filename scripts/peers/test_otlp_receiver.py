@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import grpc
 import pytest
@@ -69,20 +69,46 @@ class Receiver:
 
     def records(self, trace_id: Optional[str] = None, expected: int = 0, timeout: float = 15) -> List[Dict[str, Any]]:
         """Span records (optionally of one trace), waiting until ``expected`` are there."""
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = self.out.read_text().splitlines() if self.out.exists() else []
-            records = [json.loads(line) for line in lines]
-            if trace_id is not None:
-                records = [r for r in records if r["trace_id"] == trace_id]
-            if len(records) >= expected or time.monotonic() > deadline:
-                return records
-            time.sleep(0.05)
+        return _wait_for_lines(
+            self.out, lambda r: trace_id is None or r["trace_id"] == trace_id, expected, timeout
+        )
 
     def stop(self, sig: int = signal.SIGTERM) -> Tuple[int, str, str]:
         self.process.send_signal(sig)
         stdout, stderr = self.process.communicate(timeout=15)
         return self.process.returncode, stdout, stderr
+
+
+class MetricsReceiver(Receiver):
+    """The receiver with ``--metrics-out``."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.metrics_out = tmp / "points.jsonl"
+        super().__init__(tmp, ["--metrics-out", str(self.metrics_out)])
+
+    def points(
+        self, name: Optional[str] = None, protocol: Optional[str] = None, expected: int = 0, timeout: float = 15
+    ) -> List[Dict[str, Any]]:
+        """Points (optionally of metric ``name``, received over ``protocol``), waiting until ``expected`` are there."""
+        return _wait_for_lines(
+            self.metrics_out,
+            lambda p: (name is None or p["name"] == name) and (protocol is None or p["protocol"] == protocol),
+            expected,
+            timeout,
+        )
+
+
+def _wait_for_lines(
+    path: Path, keep: Callable[[Dict[str, Any]], bool], expected: int, timeout: float
+) -> List[Dict[str, Any]]:
+    """The JSON lines of ``path`` that ``keep`` accepts, waiting until ``expected`` are there (or ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        found = [record for record in map(json.loads, lines) if keep(record)]
+        if len(found) >= expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,7 @@ Run: pytest scripts/peers/test_otlp_receiver_metrics.py
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Iterator
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
@@ -18,27 +16,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
-from test_otlp_receiver import Receiver, _post
+from test_otlp_receiver import MetricsReceiver, _post
 
 BOUNDS = [0.001, 0.01, 0.1]
-
-
-class MetricsReceiver(Receiver):
-    """The receiver with ``--metrics-out``."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.metrics_out = tmp / "points.jsonl"
-        super().__init__(tmp, ["--metrics-out", str(self.metrics_out)])
-
-    def points(self, name: str, protocol: str, expected: int, timeout: float = 15) -> List[Dict[str, Any]]:
-        """Points of metric ``name`` received over ``protocol``, waiting until ``expected`` are there."""
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = self.metrics_out.read_text().splitlines() if self.metrics_out.exists() else []
-            points = [p for p in map(json.loads, lines) if p["name"] == name and p["protocol"] == protocol]
-            if len(points) >= expected or time.monotonic() > deadline:
-                return points
-            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
