@@ -140,13 +140,21 @@ private final class CrashSoak {
   /// Reads the agent's new log lines, and (when `kernel`) samples both namespaces.
   private func tick(kernel: Bool = true) {
     for line in log.newLines() { read(line) }
-    if kernel {
-      for profile in ["whole", "aimed"] {
-        // The time the sample started: what it sees was there by then at the latest.
-        let started = now
-        timeline.sample(profile, present: present(profile), at: started)
-      }
+    if kernel { sampleKernel() }
+  }
+
+  /// Samples both namespaces into the timeline; returns how many had a fault.
+  @discardableResult
+  private func sampleKernel() -> Int {
+    var faulted = 0
+    for profile in ["whole", "aimed"] {
+      // The time the sample started: what it sees was there by then at the latest.
+      let sampledAt = now
+      let seen = present(profile)
+      timeline.sample(profile, present: seen, at: sampledAt)
+      if seen { faulted += 1 }
     }
+    return faulted
   }
 
   private func read(_ line: Substring) {
@@ -222,14 +230,8 @@ private final class CrashSoak {
     timeline.kills.append(.init(at: at, ready: nil))
     kills[moment, default: 0] += 1
     let journal = entries("active")
-    var faults = 0
-    for profile in ["whole", "aimed"] {
-      // A sample like any other: the dead agent's faults start here if the sampler was paused.
-      let started = now
-      let seen = present(profile)
-      timeline.sample(profile, present: seen, at: started)
-      if seen { faults += 1 }
-    }
+    // A sample like any other: the dead agent's faults start here if the sampler was paused.
+    let faults = sampleKernel()
     stateAtKill["\(moment.rawValue): \(journal) journal entries, \(faults) namespaces faulted", default: 0] +=
       1
     tick(kernel: false)
@@ -279,8 +281,11 @@ private final class CrashSoak {
 
   // MARK: - What is left
 
+  /// The entries in the journal's `directory`, its hidden temporary files aside (counted apart).
   private func entries(_ directory: String) -> Int {
-    ((try? FileManager.default.contentsOfDirectory(atPath: "\(state)/\(directory)")) ?? []).count
+    ((try? FileManager.default.contentsOfDirectory(atPath: "\(state)/\(directory)")) ?? []).filter {
+      !$0.hasPrefix(".")
+    }.count
   }
 
   private func temporaries(in directory: String) -> Int {

@@ -37,7 +37,8 @@ struct SoakTimeline {
     var seen: [Double]
     var absentBefore: Double
 
-    var lastSeen: Double { seen.last ?? start }
+    /// `seen` is never empty: a presence starts with the sample that saw it.
+    var lastSeen: Double { seen.last! }
   }
 
   /// A presence seen at `at`, later than the rule allowed (`allowedUntil`), by `seconds`: its worst
@@ -86,7 +87,7 @@ struct SoakTimeline {
       presence.seen.map { time in
         let allowed = allowedUntil(presence, at: time, restartTime: restartTime)
         return Overrun(presence: presence, at: time, allowedUntil: allowed, seconds: time - allowed)
-      }.max { $0.seconds < $1.seconds }.flatMap { $0.seconds > 0 ? $0 : nil }
+      }.filter { $0.seconds > 0 }.max { $0.seconds < $1.seconds }
     }
   }
 
