@@ -38,26 +38,11 @@ public struct MetricsExport: Sendable {
     // swift-otel reads the OTEL_* variables from the process environment itself.
     let environment = ProcessInfo.processInfo.environment
     if let reason = disabledReason(environment) { return (nil, reason) }
-    for key in ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"] {
-      if let value = environment[key], !["grpc", "http/protobuf", "http/json"].contains(value) {
-        throw TelemetryError(
-          message:
-            "\(key)=\(value) is not a protocol faultline can export metrics with: use grpc, http/protobuf or http/json"
-        )
-      }
-    }
-    var configuration = OTel.Configuration.default
-    configuration.serviceName = "faultline"
-    configuration.resourceAttributes = Telemetry.resourceAttributes(
-      serviceVersion: serviceVersion, environment: environment)
-    configuration.traces.enabled = false
-    configuration.logs.enabled = false
+    var configuration = try Telemetry.baseConfiguration(
+      signal: "METRICS", serviceVersion: serviceVersion, environment: environment, diagnostics: logger,
+      component: "otel-metrics")
     configuration.metrics.enabled = true
     configuration.metrics.valueHistogramBuckets = valueHistogramBuckets
-    var diagnostics = logger
-    diagnostics[metadataKey: "component"] = "otel-metrics"
-    configuration.diagnosticLogger = .custom(diagnostics)
-    configuration.diagnosticLogLevel = .warning
     do {
       // swift-otel applies the OTEL_* overrides (interval, endpoint, protocol) itself.
       let backend = try OTel.makeMetricsBackend(configuration: configuration)

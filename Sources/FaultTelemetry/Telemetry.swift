@@ -66,27 +66,15 @@ public struct Telemetry: Sendable {
         configuration: settings,
         droppedSpans: dropped)
     }
-    for key in ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] {
-      if let value = environment[key], !["grpc", "http/protobuf", "http/json"].contains(value) {
-        throw TelemetryError(
-          message: "\(key)=\(value) is not a protocol faultline can export with: use grpc or http/protobuf")
-      }
-    }
-    var configuration = OTel.Configuration.default
-    configuration.serviceName = "faultline"
-    configuration.resourceAttributes = resourceAttributes(
-      serviceVersion: serviceVersion, environment: environment)
-    configuration.metrics.enabled = false
-    configuration.logs.enabled = false
+    let handler = DroppedSpanLogHandler(wrapping: logger.handler, counter: dropped)
+    var configuration = try baseConfiguration(
+      signal: "TRACES", serviceVersion: serviceVersion, environment: environment,
+      diagnostics: Logger(label: logger.label, factory: { _ in handler }), component: "otel")
+    configuration.traces.enabled = true
     // Ship spans twice a second (the SDK waits 5 s), so the spans of a long `inject` reach the
     // collector while it holds the fault. The export timeouts stay the spec's (10 s per export,
     // 30 s per batch): cutting them short lost the first batch to a collector slow to connect.
     configuration.traces.batchSpanProcessor.scheduleDelay = .milliseconds(500)
-    let handler = DroppedSpanLogHandler(wrapping: logger.handler, counter: dropped)
-    var diagnostics = Logger(label: logger.label, factory: { _ in handler })
-    diagnostics[metadataKey: "component"] = "otel"
-    configuration.diagnosticLogger = .custom(diagnostics)
-    configuration.diagnosticLogLevel = .warning
     let backend: (factory: any Tracer, service: any Service)
     do {
       let made = try OTel.makeTracingBackend(configuration: configuration)
@@ -110,6 +98,36 @@ public struct Telemetry: Sendable {
       return "no OTEL_EXPORTER_OTLP_ENDPOINT"
     }
     return nil
+  }
+
+  /// What every OTLP signal of faultline's shares, with every signal off (the caller turns its own
+  /// on): the protocol checked for `signal` (`TRACES`, `METRICS`), the service name and resource
+  /// attributes, and swift-otel's diagnostics (warnings and worse) on `diagnostics` under
+  /// `component`.
+  static func baseConfiguration(
+    signal: String, serviceVersion: String, environment: [String: String], diagnostics: Logger,
+    component: String
+  ) throws -> OTel.Configuration {
+    for key in ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_\(signal)_PROTOCOL"] {
+      if let value = environment[key], !["grpc", "http/protobuf", "http/json"].contains(value) {
+        throw TelemetryError(
+          message:
+            "\(key)=\(value) is not a protocol faultline can export with: use grpc, http/protobuf or http/json"
+        )
+      }
+    }
+    var configuration = OTel.Configuration.default
+    configuration.serviceName = "faultline"
+    configuration.resourceAttributes = resourceAttributes(
+      serviceVersion: serviceVersion, environment: environment)
+    configuration.traces.enabled = false
+    configuration.metrics.enabled = false
+    configuration.logs.enabled = false
+    var logger = diagnostics
+    logger[metadataKey: "component"] = .string(component)
+    configuration.diagnosticLogger = .custom(logger)
+    configuration.diagnosticLogLevel = .warning
+    return configuration
   }
 
   /// The resource attributes faultline adds before `OTEL_RESOURCE_ATTRIBUTES` is applied.
