@@ -1,7 +1,9 @@
 import CoreMetrics
 import Prometheus
 
-/// swift-prometheus' `MetricsFactory` with a `# HELP` line for the metrics `help` describes.
+/// swift-prometheus' `MetricsFactory` with a `# HELP` line for the counters, gauges and
+/// histograms `help` describes (the instruments ``AgentMetrics`` makes; other kinds go to the
+/// inner factory undescribed).
 ///
 /// swift-metrics instruments carry no description, so `PrometheusMetricsFactory` registers every
 /// metric with an empty help text. This factory registers the described ones itself, through the
@@ -27,16 +29,6 @@ struct DescribedPrometheusFactory: MetricsFactory {
     return registry.makeCounter(descriptor: descriptor, labels: dimensions)
   }
 
-  func makeFloatingPointCounter(label: String, dimensions: [(String, String)])
-    -> any FloatingPointCounterHandler
-  {
-    let (label, dimensions) = inner.nameAndLabelSanitizer(label, dimensions)
-    guard let descriptor = descriptor(label) else {
-      return inner.makeFloatingPointCounter(label: label, dimensions: dimensions)
-    }
-    return registry.makeCounter(descriptor: descriptor, labels: dimensions)
-  }
-
   func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
     let (label, dimensions) = inner.nameAndLabelSanitizer(label, dimensions)
     guard let descriptor = descriptor(label) else {
@@ -48,22 +40,18 @@ struct DescribedPrometheusFactory: MetricsFactory {
       buckets: inner.valueHistogramBuckets[label] ?? inner.defaultValueHistogramBuckets)
   }
 
+  func makeFloatingPointCounter(label: String, dimensions: [(String, String)])
+    -> any FloatingPointCounterHandler
+  {
+    inner.makeFloatingPointCounter(label: label, dimensions: dimensions)
+  }
+
   func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
-    let (label, dimensions) = inner.nameAndLabelSanitizer(label, dimensions)
-    guard let descriptor = descriptor(label) else {
-      return inner.makeMeter(label: label, dimensions: dimensions)
-    }
-    return registry.makeGauge(descriptor: descriptor, labels: dimensions)
+    inner.makeMeter(label: label, dimensions: dimensions)
   }
 
   func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
-    let (label, dimensions) = inner.nameAndLabelSanitizer(label, dimensions)
-    guard let descriptor = descriptor(label) else {
-      return inner.makeTimer(label: label, dimensions: dimensions)
-    }
-    return registry.makeDurationHistogram(
-      descriptor: descriptor, labels: dimensions,
-      buckets: inner.durationHistogramBuckets[label] ?? inner.defaultDurationHistogramBuckets)
+    inner.makeTimer(label: label, dimensions: dimensions)
   }
 
   func destroyCounter(_ handler: any CounterHandler) { inner.destroyCounter(handler) }

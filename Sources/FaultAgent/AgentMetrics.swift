@@ -49,8 +49,8 @@ public final class AgentMetrics: Sendable {
   }
 
   /// What each metric means, in one line: the `# HELP` text of the Prometheus scrape (swift-metrics
-  /// instruments carry no description, so the backend takes it from here) and the "meaning" column
-  /// of `docs/METRICS.md`.
+  /// instruments carry no description, so the backend takes it from here). `docs/METRICS.md`
+  /// explains each at more length.
   public static let help: [String: String] = [
     Name.injections: "Fault injections attempted, by outcome.",
     Name.applyDuration:
