@@ -141,10 +141,9 @@ struct Inject: AsyncParsableCommand {
     let telemetryConfiguration = try telemetryOptions.configuration()
     let fault = try fault()
     let traffic = try trafficOptions.selector()
-    let holdFor = duration
     let target = FaultTarget(interface: interface, namespace: namespace.namespace)
     var experiment = Experiment(
-      name: name ?? "cli-\(interface)", target: target, fault: fault, traffic: traffic, duration: holdFor,
+      name: name ?? "cli-\(interface)", target: target, fault: fault, traffic: traffic, duration: duration,
       mode: .cli)
     experiment.shaping = try await Self.shaping(for: traffic)
 
@@ -161,10 +160,9 @@ struct Inject: AsyncParsableCommand {
       tracer: telemetry.tracer, parent: telemetry.parent,
       observers: [AnnotationFileObserver(writer: annotationOptions.writer, logger: logger)], logger: logger)
     let command = self
-    let window = holdFor
     let planned = experiment
     try await telemetry.whileExporting(logger: logger) {
-      try await command.hold(planned, windows: windows, for: window)
+      try await command.hold(planned, windows: windows, for: command.duration)
     }
   }
 

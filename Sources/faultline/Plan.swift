@@ -70,7 +70,7 @@ struct Plan: AsyncParsableCommand {
           }
         }
       } catch let error as KubeTargetsError {
-        throw CLIError(message: error.description, code: error.isConfigurationError ? 2 : 1)
+        throw CLIError(message: error.description, code: error.isConfigurationError ? CLIError.badInput : 1)
       } catch let error as CLIError {
         throw error
       } catch {

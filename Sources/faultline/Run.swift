@@ -133,7 +133,7 @@ struct Run: AsyncParsableCommand {
         )
       }
     } catch let error as KubeTargetsError {
-      throw CLIError(message: error.description, code: error.isConfigurationError ? 2 : 1)
+      throw CLIError(message: error.description, code: error.isConfigurationError ? CLIError.badInput : 1)
     }
   }
 
