@@ -168,31 +168,3 @@ enum AnalyzeFigure {
     return Double(spans) / seconds
   }
 }
-
-extension Spawn {
-  /// Spawns `arguments` (the first an absolute path) with stdio on `/dev/null`, waits, and returns its
-  /// exit status, wall-clock seconds and peak resident set size (from `wait4`).
-  static func timed(_ arguments: [String]) throws -> (status: Int32, seconds: Double, maxRSSKiB: Int) {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    for (fd, flags) in [(Int32(0), O_RDONLY), (1, O_WRONLY), (2, O_WRONLY)] {
-      posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", flags, 0)
-    }
-    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid = pid_t()
-    let began = monotonicNanoseconds()
-    guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else {
-      throw BenchError("cannot spawn \(arguments[0])")
-    }
-    var status: Int32 = 0
-    var usage = rusage()
-    while wait4(pid, &status, 0, &usage) < 0 {
-      if errno != EINTR { throw BenchError("wait4: \(errno)") }
-    }
-    let seconds = Double(monotonicNanoseconds() - began) / 1e9
-    let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    return (code, seconds, Int(usage.ru_maxrss))
-  }
-}

@@ -30,21 +30,33 @@ enum Spawn {
   /// Spawns `arguments` (the first an absolute path), waits, and returns the exit status (128 + N
   /// for a death by signal N; -1 when the spawn itself failed).
   static func run(_ arguments: [String]) -> Int32 {
+    (try? timed(arguments))?.status ?? -1
+  }
+
+  /// Spawns `arguments` (the first an absolute path) with stdio on `/dev/null`, waits, and returns its
+  /// exit status, wall-clock seconds and peak resident set size (from `wait4`).
+  static func timed(_ arguments: [String]) throws -> (status: Int32, seconds: Double, maxRSSKiB: Int) {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    for (fd, flags) in [(Int32(0), O_RDONLY), (1, O_WRONLY), (2, O_WRONLY)] {
+      posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", flags, 0)
+    }
     let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
     var pid = pid_t()
-    guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else { return -1 }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-      if errno != EINTR { return -1 }
+    let began = monotonicNanoseconds()
+    guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else {
+      throw BenchError("cannot spawn \(arguments[0])")
     }
-    return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    var status: Int32 = 0
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 {
+      if errno != EINTR { throw BenchError("wait4: \(errno)") }
+    }
+    let seconds = Double(monotonicNanoseconds() - began) / 1e9
+    let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return (code, seconds, Int(usage.ru_maxrss))
   }
 
   /// Runs `arguments` (resolved on `PATH`) to completion and returns its status and combined output;
