@@ -200,29 +200,18 @@ struct Analyze: AsyncParsableCommand {
     let explicitBaseline = try baseline.map { text throws(AnalysisInputError) in try TimeRange.parse(text) }
     let windows: [FaultWindow]
     if let experiment {
-      var finder = WindowFinder(selector: experiment)
       let limit = try range.map { text throws(AnalysisInputError) in try TimeRange.parse(text) }
-      // A file is read whole; a backend is searched, so it needs a range: the last day unless given.
-      let now = Int64(Date().timeIntervalSince1970 * 1e9)
-      let searched = limit ?? TimeRange(startNanos: now - 86_400 * 1_000_000_000, endNanos: now)
-      try await source.findWindows(&finder, within: searched)
-      windows = try finder.windows(baseline: explicitBaseline, within: limit)
+      windows = try await source.windows(
+        of: experiment, baseline: explicitBaseline, within: limit,
+        now: Int64(Date().timeIntervalSince1970 * 1e9))
     } else {
       let during = try TimeRange.parse(window!)
       windows = [
         FaultWindow(during: during, baseline: explicitBaseline ?? WindowFinder.baselines(before: [during])[0])
       ]
     }
-    let span = TimeRange(
-      startNanos: windows.map { min($0.baseline.startNanos, $0.during.startNanos) }.min()!,
-      endNanos: windows.map { max($0.baseline.endNanos, $0.during.endNanos) }.max()!)
-    var collector = SpanCollector(windows: windows)
-    let reading = try await source.collect(into: &collector, within: span)
-    var report = try Analyzer(conditions: parsedConditions, faultedServices: faultedServices).analyze(
-      collector)
-    report.inputs = reading.inputs
-    report.malformed = reading.malformed
-    report.experiment = experiment
-    return (report, reading.warnings)
+    return try await source.report(
+      on: windows, by: Analyzer(conditions: parsedConditions, faultedServices: faultedServices),
+      experiment: experiment)
   }
 }

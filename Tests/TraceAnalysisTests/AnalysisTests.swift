@@ -21,10 +21,10 @@ import Testing
     #expect(Percentiles.nearestRank(50, sorted: []) == nil)
   }
 
-  @Test func windowsComeFromTheExperimentSpansByIdOrName() throws {
+  @Test func windowsComeFromTheExperimentSpansByIdOrName() async throws {
     let path = try Fixture.write(Fixture.checkoutScenario())
     for selector in [Fixture.experimentID, "payment-latency"] {
-      let report = try Fixture.analyze([path], experiment: selector)
+      let report = try await Fixture.analyze([path], experiment: selector)
       #expect(report.windows.count == 1)
       #expect(report.windows[0].start == "2023-11-14T22:14:20.000Z")
       #expect(report.windows[0].end == "2023-11-14T22:15:20.000Z")
@@ -41,8 +41,8 @@ import Testing
     #expect(!WindowFinder.mayContainExperiment(Array(lines[61].utf8)))
   }
 
-  @Test func theAgentsOwnSpansAreLeftOut() throws {
-    let report = try Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())])
+  @Test func theAgentsOwnSpansAreLeftOut() async throws {
+    let report = try await Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())])
     #expect(report.excludedServices == ["faultline"])
     #expect(!report.operations.contains { $0.service == "faultline" })
   }
@@ -70,12 +70,12 @@ import Testing
     #expect(windows.map(\.during.startNanos) == [Fixture.nanos(100), Fixture.nanos(300)])
   }
 
-  @Test func countsFromABaselineOfAnotherLengthAreComparedAtTheWindowsLength() throws {
+  @Test func countsFromABaselineOfAnotherLengthAreComparedAtTheWindowsLength() async throws {
     // The window is 60 s at one request a second; a 30 s baseline holds half its requests at the
     // same rate. Latency and rates need no scaling; counts do, or every request count "doubles".
     let path = try Fixture.write(Fixture.checkoutScenario())
     let half = TimeRange(startNanos: Fixture.nanos(30), endNanos: Fixture.nanos(60))
-    let report = try Fixture.analyze(
+    let report = try await Fixture.analyze(
       [path],
       conditions: ["gateway count > +10%", "gateway count < -10%", "gateway:GET /checkout p50 > +50%"],
       baseline: half)
@@ -86,14 +86,14 @@ import Testing
     #expect(report.baselineScale == 2)
     #expect(ReportTable.render(report).contains("the baselines are 0.50× as long as the windows"))
     // The same baseline with no scaling would read +100 %: the whole 60 s baseline agrees.
-    let full = try Fixture.analyze([path], conditions: ["gateway count > +10%"])
+    let full = try await Fixture.analyze([path], conditions: ["gateway count > +10%"])
     #expect(full.verdicts.map(\.outcome) == [.pass])
   }
 
-  @Test func anUnknownExperimentNamesTheOnesThere() throws {
+  @Test func anUnknownExperimentNamesTheOnesThere() async throws {
     let path = try Fixture.write(Fixture.checkoutScenario())
-    #expect {
-      try Fixture.analyze([path], experiment: "nope")
+    await #expect {
+      try await Fixture.analyze([path], experiment: "nope")
     } throws: { error in
       "\(error)".contains("\"nope\"") && "\(error)".contains("payment-latency")
     }
@@ -120,8 +120,8 @@ import Testing
     #expect { try TimeRange.parse("yesterday/today") } throws: { "\($0)".contains("\"yesterday\"") }
   }
 
-  @Test func latencyChangeIsMeasuredPerOperationAndRole() throws {
-    let report = try Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())])
+  @Test func latencyChangeIsMeasuredPerOperationAndRole() async throws {
+    let report = try await Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())])
     let payment = try row(report, "payment", "payment.Charge", .server)
     #expect(payment.baseline.count == 60)
     #expect(payment.window.count == 60)
@@ -133,8 +133,8 @@ import Testing
     #expect(orderClient.window.p99Ms == 515)
   }
 
-  @Test func errorsTimeoutsAndRetriesAreCounted() throws {
-    let report = try Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())])
+  @Test func errorsTimeoutsAndRetriesAreCounted() async throws {
+    let report = try await Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())])
     let orderServer = try row(report, "order", "POST /order", .server)
     // HTTP 504 on the server span: an error and a timeout, 6 of 60 requests.
     #expect(orderServer.window.errors == 6)
@@ -184,8 +184,8 @@ import Testing
     #expect(!SpanOutcome.isTimeout(try span([:], exception: "ValueError")))
   }
 
-  @Test func attributionSplitsMarkedFromUnmarkedRequests() throws {
-    let report = try Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())])
+  @Test func attributionSplitsMarkedFromUnmarkedRequests() async throws {
+    let report = try await Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())])
     #expect(try row(report, "payment", "payment.Charge", .server).marked == 60)
     #expect(try row(report, "order", "POST /order", .server).marked == 0)
     #expect(report.attribution.marked.count == 60)
@@ -208,8 +208,8 @@ import Testing
     #expect(!marks.isMarked(try decodeOne(fixture)))
   }
 
-  @Test func theBlastRadiusFollowsCallersUpFromTheFaultedService() throws {
-    let report = try Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())])
+  @Test func theBlastRadiusFollowsCallersUpFromTheFaultedService() async throws {
+    let report = try await Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())])
     #expect(report.blastRadius.faultedServices == ["payment"])
     #expect(
       report.blastRadius.chains == [
@@ -220,7 +220,7 @@ import Testing
     #expect(report.blastRadius.services.map(\.degraded) == [false, true, true])
   }
 
-  @Test func aCallerThatServesNothingIsJudgedByItsCalls() throws {
+  @Test func aCallerThatServesNothingIsJudgedByItsCalls() async throws {
     // A load generator (a batch job, a browser): client spans only, calling the faulted service.
     var lines = [Fixture.line([Fixture.experimentSpan(at: 60, length: 60)])]
     for second in 0..<120 {
@@ -240,7 +240,7 @@ import Testing
           served,
         ]))
     }
-    let report = try Fixture.analyze([try Fixture.write(lines)])
+    let report = try await Fixture.analyze([try Fixture.write(lines)])
     let loadgen = try #require(report.blastRadius.services.first { $0.service == "loadgen" })
     #expect(loadgen.degraded, "\(report.blastRadius)")
     #expect(loadgen.change.p99Ms == 200)

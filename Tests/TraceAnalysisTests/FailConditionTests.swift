@@ -44,9 +44,9 @@ import Testing
     }
   }
 
-  @Test func verdictsFailPassOrHaveNoData() throws {
+  @Test func verdictsFailPassOrHaveNoData() async throws {
     let path = try Fixture.write(Fixture.checkoutScenario())
-    let report = try Fixture.analyze(
+    let report = try await Fixture.analyze(
       [path],
       conditions: [
         "p99 > +50%", "error_rate > 1%", "timeouts > 0", "payment:payment.Charge p50 > 600ms",
@@ -60,26 +60,26 @@ import Testing
     #expect(!report.passed)
   }
 
-  @Test func aConditionWithoutBaselineRequestsHasNoDataAndDoesNotFail() throws {
+  @Test func aConditionWithoutBaselineRequestsHasNoDataAndDoesNotFail() async throws {
     // Only the window's half of the scenario: the baselines are empty.
     let lines = Fixture.checkoutScenario()
     let path = try Fixture.write([lines[0]] + lines[61...])
-    let report = try Fixture.analyze([path], conditions: ["p99 > +50%", "p99 > 100ms"])
+    let report = try await Fixture.analyze([path], conditions: ["p99 > +50%", "p99 > 100ms"])
     #expect(report.verdicts.map(\.outcome) == [.noData, .fail])
     #expect(report.passed == false)
-    let onlyRelative = try Fixture.analyze([path], conditions: ["p99 > +50%"])
+    let onlyRelative = try await Fixture.analyze([path], conditions: ["p99 > +50%"])
     #expect(onlyRelative.passed)
   }
 
-  @Test func aConditionOnAnUnknownServiceIsBadInputListingTheServices() throws {
+  @Test func aConditionOnAnUnknownServiceIsBadInputListingTheServices() async throws {
     let path = try Fixture.write(Fixture.checkoutScenario())
-    #expect {
-      try Fixture.analyze([path], conditions: ["ordr p99 > 1ms"])
+    await #expect {
+      try await Fixture.analyze([path], conditions: ["ordr p99 > 1ms"])
     } throws: { error in
       "\(error)".contains("\"ordr\"") && "\(error)".contains("gateway, order, payment")
     }
-    #expect {
-      try Fixture.analyze([path], conditions: ["order:GET /nope p99 > 1ms"])
+    await #expect {
+      try await Fixture.analyze([path], conditions: ["order:GET /nope p99 > 1ms"])
     } throws: { error in
       "\(error)".contains("order:POST /order")
     }

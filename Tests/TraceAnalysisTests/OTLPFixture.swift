@@ -179,17 +179,14 @@ enum Fixture {
   static func analyze(
     _ paths: [String], experiment: String = experimentID, conditions: [String] = [], faulted: [String] = [],
     baseline: TimeRange? = nil
-  ) throws -> AnalysisReport {
+  ) async throws -> AnalysisReport {
     let input = OTLPInput(paths: paths)
-    var finder = WindowFinder(selector: experiment)
-    try input.findWindows(&finder)
-    var collector = SpanCollector(windows: try finder.windows(baseline: baseline))
-    let (inputs, malformed) = try input.collect(into: &collector)
-    var report = try Analyzer(
-      conditions: try conditions.map { try FailCondition(parsing: $0) }, faultedServices: faulted
-    ).analyze(collector)
-    report.inputs = inputs
-    report.malformed = malformed
-    return report
+    let windows = try await input.windows(of: experiment, baseline: baseline, within: nil, now: nanos(0))
+    return try await input.report(
+      on: windows,
+      by: Analyzer(
+        conditions: try conditions.map { try FailCondition(parsing: $0) }, faultedServices: faulted),
+      experiment: experiment
+    ).report
   }
 }

@@ -55,12 +55,12 @@ import Testing
     }
   }
 
-  @Test func malformedLinesAreSkippedAndCountedWithFileAndLine() throws {
+  @Test func malformedLinesAreSkippedAndCountedWithFileAndLine() async throws {
     var lines = Fixture.checkoutScenario()
     lines.insert("{not json", at: 3)
     lines.insert(#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"no ids"}]}]}]}"#, at: 10)
     let path = try Fixture.write(lines)
-    let report = try Fixture.analyze([path])
+    let report = try await Fixture.analyze([path])
     #expect(report.inputs == [InputSummary(file: path, lines: 123, spans: 607, malformedLines: 2)])
     #expect(report.malformed.map(\.line) == [4, 11])
     #expect(report.malformed.allSatisfy { $0.file == path })
@@ -70,16 +70,16 @@ import Testing
     #expect(report.operations.count == 5)
   }
 
-  @Test func gzipInputReadsLikeThePlainFile() throws {
+  @Test func gzipInputReadsLikeThePlainFile() async throws {
     let path = try Fixture.write(Fixture.checkoutScenario())
     let gzipped = try Fixture.gzip(path)
-    let plain = try Fixture.analyze([path])
-    let compressed = try Fixture.analyze([gzipped])
+    let plain = try await Fixture.analyze([path])
+    let compressed = try await Fixture.analyze([gzipped])
     #expect(compressed.operations == plain.operations)
     #expect(compressed.inputs.first?.spans == plain.inputs.first?.spans)
   }
 
-  @Test func concatenatedGzipMembersAreOneStream() throws {
+  @Test func concatenatedGzipMembersAreOneStream() async throws {
     let lines = Fixture.checkoutScenario()
     let first = try Fixture.gzip(try Fixture.write(Array(lines[..<60])))
     let second = try Fixture.gzip(try Fixture.write(Array(lines[60...])))
@@ -87,7 +87,7 @@ import Testing
     var data = try Data(contentsOf: URL(fileURLWithPath: first))
     data.append(try Data(contentsOf: URL(fileURLWithPath: second)))
     try data.write(to: URL(fileURLWithPath: joined))
-    let report = try Fixture.analyze([joined])
+    let report = try await Fixture.analyze([joined])
     #expect(report.inputs.first?.lines == lines.count)
     #expect(report.inputs.first?.malformedLines == 0)
   }

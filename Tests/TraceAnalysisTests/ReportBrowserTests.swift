@@ -47,9 +47,9 @@ struct ReportBrowserTests {
     }
   }
 
-  @Test func theReportRendersWithItsPlotsAndNoConsoleErrors() throws {
+  @Test func theReportRendersWithItsPlotsAndNoConsoleErrors() async throws {
     try FileManager.default.createDirectory(atPath: testOutputDirectory, withIntermediateDirectories: true)
-    var report = try Fixture.analyze(
+    var report = try await Fixture.analyze(
       [try Fixture.write(Fixture.checkoutScenario())], conditions: ["p99 > +50%", "payment timeouts > 0"])
     report.experiment = "payment-latency"
     let page = testOutputDirectory + "/analyze-report.html"

@@ -5,12 +5,12 @@ import Testing
 
 /// The HTML report's content and its escaping, read as text.
 @Suite struct ReportHTMLTests {
-  func checkoutReport(conditions: [String] = ["p99 > +50%"]) throws -> AnalysisReport {
-    try Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())], conditions: conditions)
+  func checkoutReport(conditions: [String] = ["p99 > +50%"]) async throws -> AnalysisReport {
+    try await Fixture.analyze([try Fixture.write(Fixture.checkoutScenario())], conditions: conditions)
   }
 
-  @Test func thePageHoldsTheWindowsVerdictsPlotsAndBlastRadius() throws {
-    let report = try checkoutReport()
+  @Test func thePageHoldsTheWindowsVerdictsPlotsAndBlastRadius() async throws {
+    let report = try await checkoutReport()
     let html = ReportHTML.render(report)
     #expect(html.hasPrefix("<!DOCTYPE html>"))
     #expect(html.contains("<section id=\"windows\">") && html.contains("delay_ms=500"))
@@ -25,8 +25,8 @@ import Testing
     #expect(html.contains("<span class=\"hop\">payment p50 +500 ms</span><span class=\"arrow\">→</span>"))
   }
 
-  @Test func thePageNeedsNothingFromOutside() throws {
-    let html = ReportHTML.render(try checkoutReport())
+  @Test func thePageNeedsNothingFromOutside() async throws {
+    let html = ReportHTML.render(try await checkoutReport())
     #expect(!html.contains("<script"))
     #expect(!html.contains("<link"))
     #expect(!html.contains("src="))
@@ -37,8 +37,8 @@ import Testing
         == false)
   }
 
-  @Test func spanDerivedTextIsEscaped() throws {
-    var report = try checkoutReport()
+  @Test func spanDerivedTextIsEscaped() async throws {
+    var report = try await checkoutReport()
     let hostile = "<script>alert(\"x\")</script>&'"
     report.operations[0].operation = hostile
     report.distributions[0].service = hostile
@@ -49,8 +49,8 @@ import Testing
     #expect(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;"))
   }
 
-  @Test func theDistributionsArePercentilesOfBothPhases() throws {
-    let report = try checkoutReport()
+  @Test func theDistributionsArePercentilesOfBothPhases() async throws {
+    let report = try await checkoutReport()
     let payment = try #require(
       report.distributions.first { $0.service == "payment" && $0.operation == "payment.Charge" })
     #expect(payment.baselineMs.count == 101 && payment.windowMs.count == 101)
