@@ -40,7 +40,7 @@ public struct JournalEntry: Sendable, Hashable, Codable {
     replaced: QdiscSnapshot?, fault: NetemFault, shaping: TrafficShaping? = nil,
     ingress: IngressRedirect? = nil,
     startedAt: Date, expiresAt: Date?,
-    pid: Int32 = Journal.ownPID, processStart: UInt64 = Journal.ownStartTime
+    pid: Int32 = ProcessIdentity.current.pid, processStart: UInt64 = ProcessIdentity.current.startTime
   ) {
     self.id = id
     self.name = name
@@ -58,14 +58,11 @@ public struct JournalEntry: Sendable, Hashable, Codable {
   }
 
   /// Whether the process that wrote this entry is still running.
-  public var ownerIsAlive: Bool {
-    guard let start = Journal.processStartTime(pid) else { return false }
-    return start == processStart
-  }
+  public var ownerIsAlive: Bool { ProcessIdentity(pid: pid, startTime: processStart).isRunning }
 
   /// Whether this process wrote this entry.
   public var isOwnedByThisProcess: Bool {
-    pid == Journal.ownPID && processStart == Journal.ownStartTime
+    ProcessIdentity(pid: pid, startTime: processStart) == .current
   }
 }
 
@@ -323,19 +320,5 @@ public struct Journal: Sendable {
     scalar.isASCII
       && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
         || "._-".unicodeScalars.contains(scalar))
-  }
-
-  /// This process's pid.
-  public static let ownPID: Int32 = getpid()
-  /// This process's start time (see ``processStartTime(_:)``).
-  public static let ownStartTime: UInt64 = processStartTime(getpid()) ?? 0
-
-  /// The start time of `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`), nil if gone.
-  public static func processStartTime(_ pid: Int32) -> UInt64? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-      let close = stat.lastIndex(of: ")")
-    else { return nil }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    return fields.count > 19 ? UInt64(fields[19]) : nil
   }
 }

@@ -72,17 +72,17 @@ final class DirectoryHandle {
   /// told from one being written. A pid alone would not do: a restarted container's agent is pid 1
   /// again, and would take its predecessor's files for its own.
   static func temporaryName(for name: String) -> String {
-    ".\(name).\(Journal.ownPID).\(Journal.ownStartTime).\(String(UInt64.random(in: .min ... .max), radix: 16)).tmp"
+    ".\(name).\(ProcessIdentity.current.pid).\(ProcessIdentity.current.startTime).\(String(UInt64.random(in: .min ... .max), radix: 16)).tmp"
   }
 
   /// The writer's pid and start time in a name ``temporaryName(for:)`` made; nil for any other name.
-  static func writer(ofTemporary name: String) -> (pid: pid_t, start: UInt64)? {
+  static func writer(ofTemporary name: String) -> ProcessIdentity? {
     guard name.hasPrefix("."), name.hasSuffix(".tmp") else { return nil }
     let parts = name.split(separator: ".", omittingEmptySubsequences: false)
     guard parts.count >= 6, let pid = pid_t(parts[parts.count - 4]), pid > 0,
       let start = UInt64(parts[parts.count - 3])
     else { return nil }
-    return (pid, start)
+    return ProcessIdentity(pid: pid, startTime: start)
   }
 
   /// Whether `name` is a temporary file whose writer, named in it, is gone (no process with its pid
@@ -90,8 +90,7 @@ final class DirectoryHandle {
   static func isAbandonedTemporary(_ name: String) -> Bool {
     guard let writer = writer(ofTemporary: name) else { return false }
     // This process's own are being written now, whatever /proc says.
-    if writer.pid == Journal.ownPID && writer.start == Journal.ownStartTime { return false }
-    return Journal.processStartTime(writer.pid) != writer.start
+    return writer != .current && !writer.isRunning
   }
 
   /// Removes the temporaries of `name` that dead writers left here (`unlinkat`, which removes a

@@ -194,7 +194,7 @@ import SystemPackage
         in: 1)
       var live = Self.orphan(id: "liveowner", interface: "eth2")
       live.pid = 1
-      live.processStart = try #require(Journal.processStartTime(1))
+      live.processStart = try #require(ProcessIdentity.startTime(of: 1))
       live.expiresAt = h.clock.now.addingTimeInterval(-600)
       try h.journal.record(live)
       await h.advance(by: .seconds(30), step: .seconds(5))

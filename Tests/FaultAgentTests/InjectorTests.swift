@@ -105,7 +105,7 @@ import SystemPackage
       namespace: NamespaceIdentity(path: InMemoryKernel.currentPath, inode: 1),
       handle: NetemKernel.handle, replaced: nil, fault: delayFault(.milliseconds(9)), startedAt: Date(),
       expiresAt: nil,
-      pid: 1, processStart: try #require(Journal.processStartTime(1)))
+      pid: 1, processStart: try #require(ProcessIdentity.startTime(of: 1)))
     try journal.record(agentEntry)
     let dead = AgentRecoveryTests.orphan(id: "deadwindow")
     try journal.record(dead)

@@ -120,11 +120,11 @@ import MetricsTestKit
     child.waitUntilExit()
     let dead = child.processIdentifier
     try write("{", as: ".kept.json.\(dead).4242.3fa9c2.tmp")
-    let own = ".other.json.\(getpid()).\(Journal.ownStartTime).77aa01.tmp"
+    let own = ".other.json.\(getpid()).\(ProcessIdentity.current.startTime).77aa01.tmp"
     try write("{", as: own)
     // This pid with another start time: a predecessor that had the same pid (a restarted
     // container's agent is pid 1 again).
-    try write("{", as: ".reused.json.\(getpid()).\(Journal.ownStartTime + 1).5b5b5b.tmp")
+    try write("{", as: ".reused.json.\(getpid()).\(ProcessIdentity.current.startTime + 1).5b5b5b.tmp")
     // An older faultline's name, with no writer in it: removed once a minute old.
     try write("{", as: ".legacy.json.5e21c0ffee.tmp")
     try write("{", as: ".fresh.json.5e21c0ffee.tmp")

@@ -84,7 +84,7 @@ import Testing
     try FileManager.default.createSymbolicLink(
       atPath: podDirectory + "/" + planted, withDestinationPath: target)
     // A live writer's (pid 1 always runs), another file's, and a name with no writer in it stay.
-    let pid1 = try #require(Journal.processStartTime(1))
+    let pid1 = try #require(ProcessIdentity.startTime(of: 1))
     let kept = [".annotations.1.\(pid1).5e21c0.tmp", ".other.\(dead).4242.5e21c0.tmp", ".annotations.tmp"]
     for name in kept { try Data("x".utf8).write(to: URL(fileURLWithPath: podDirectory + "/" + name)) }
 
