@@ -27,9 +27,15 @@ public struct AgentConfiguration: Sendable {
   /// resolver does not report TTLs).
   public var peerRefreshInterval: Duration
 
+  /// The default longest window (`--max-duration`).
+  public static let defaultMaxDuration: Duration = .seconds(3600)
+  /// The default time between read-backs of the open windows (`--resync-interval`).
+  public static let defaultResyncInterval: Duration = .seconds(30)
+
   /// A configuration with the documented defaults.
   public init(
-    maxDuration: Duration = .seconds(3600), mode: AgentMode? = nil, resyncInterval: Duration = .seconds(30),
+    maxDuration: Duration = defaultMaxDuration, mode: AgentMode? = nil,
+    resyncInterval: Duration = defaultResyncInterval,
     applyBackoff: Backoff = Backoff(initial: .seconds(1), maximum: .seconds(60)),
     revertBackoff: Backoff = Backoff(initial: .seconds(1), maximum: .seconds(30)),
     shutdownRevertAttempts: Int = 3, protectedPrefixes: [IPPrefix] = [],

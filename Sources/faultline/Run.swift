@@ -39,7 +39,7 @@ struct Run: AsyncParsableCommand {
       "Longest a scheduled window may last (and the length of one with no duration); default 1h.",
       valueName: "D"),
     transform: ArgumentValues.positiveDuration)
-  var maxDuration: Duration = .seconds(3600)
+  var maxDuration: Duration = AgentConfiguration.defaultMaxDuration
   @Option(
     name: .customLong("http-address"),
     help: ArgumentHelp(
@@ -66,7 +66,7 @@ struct Run: AsyncParsableCommand {
       "How often every open fault is read back from the kernel: a fault someone removed is put back, one "
         + "changed is reported as drift; default 30s.", valueName: "D"),
     transform: ArgumentValues.positiveDuration)
-  var resyncInterval: Duration = .seconds(30)
+  var resyncInterval: Duration = AgentConfiguration.defaultResyncInterval
 
   @OptionGroup var nodeIPOptions: NodeIPOptions
 
