@@ -381,14 +381,11 @@ final class NetlinkSocket {
 
   private static func libnlError(_ operation: String, _ rc: Int32) -> KernelError {
     KernelError.system(
-      operation, errno: errnoFromLibnl(rc), kernelMessage: String(cString: nl_geterror(rc)))
+      operation, errno: Errno(rawValue: errnoCodeFromLibnl(rc)),
+      kernelMessage: String(cString: nl_geterror(rc)))
   }
 
-  /// libnl error codes that have an errno equivalent.
-  private static func errnoFromLibnl(_ rc: Int32) -> Errno {
-    Errno(rawValue: errnoCodeFromLibnl(rc))
-  }
-
+  /// The errno equivalent of a libnl error code.
   private static func errnoCodeFromLibnl(_ rc: Int32) -> Int32 {
     switch -rc {
     case NLE_PERM: EPERM
