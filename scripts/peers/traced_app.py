@@ -77,6 +77,16 @@ def stop_on_eof_or_sigterm(stop: Callable[[], None]) -> None:
 # --- backend -------------------------------------------------------------------------------------
 
 
+def serve_until_stopped(server: Any, provider: TracerProvider) -> None:
+    """Serves until stdin closes or SIGTERM, then flushes the spans."""
+    stop_on_eof_or_sigterm(lambda: threading.Thread(target=server.shutdown).start())
+    ready()
+    try:
+        server.serve_forever()
+    finally:
+        provider.shutdown()
+
+
 def run_backend(args: argparse.Namespace) -> None:
     provider = make_provider("backend", args.endpoint)
     tracer = provider.get_tracer("traced_app.backend")
@@ -105,12 +115,7 @@ def run_backend(args: argparse.Namespace) -> None:
 
     server = ThreadingHTTPServer((args.bind, args.port), Handler)
     server.daemon_threads = True
-    stop_on_eof_or_sigterm(lambda: threading.Thread(target=server.shutdown).start())
-    ready()
-    try:
-        server.serve_forever()
-    finally:
-        provider.shutdown()
+    serve_until_stopped(server, provider)
 
 
 # --- frontend ------------------------------------------------------------------------------------
@@ -171,12 +176,7 @@ def run_frontend(args: argparse.Namespace) -> None:
             pass
 
     server = make_server(args.bind, args.port, wrapped, handler_class=Quiet)
-    stop_on_eof_or_sigterm(lambda: threading.Thread(target=server.shutdown).start())
-    ready()
-    try:
-        server.serve_forever()
-    finally:
-        provider.shutdown()
+    serve_until_stopped(server, provider)
 
 
 # --- gateway -------------------------------------------------------------------------------------
